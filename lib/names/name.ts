@@ -114,7 +114,9 @@ export class Name {
 }
 
 function checkId(id: bigint): void {
-  if (id < 0n || id > NULL_ID) throw new NameError(`name id ${id} is not an unsigned 128-bit value`);
+  if (id < 0n || id > NULL_ID) {
+    throw new NameError(`name id ${id} is not an unsigned 128-bit value`);
+  }
 }
 
 /** Parses an id in UUID, decimal or `0x` hex form, or `NULL_COMPONENT`. */

@@ -1,0 +1,267 @@
+/**
+ * A SLIM node: data-plane servers feeding one router.
+ *
+ * Every accepted channel is negotiated as a link, registered in the router and served until it
+ * ends; whatever happens on one connection (bad negotiation, malformed frames, a peer vanishing)
+ * is logged with the peer address and link id and costs only that connection.
+ * @module
+ */
+import {
+  ConfigError,
+  LinkError,
+  ProtocolError,
+  SlimError,
+  TimeoutError,
+  TransportError,
+} from "../errors.ts";
+import { Link } from "../link/link.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { type AuthDecision, GrpcServer, type ServerTls } from "../transport/grpc_server.ts";
+import { GrpcStatus, type Transport } from "../transport/transport.ts";
+import { Router } from "./router.ts";
+
+/** One data-plane listener. */
+export interface NodeServerOptions {
+  /** `host:port` or `[ipv6]:port` (SLIM YAML `servers[].endpoint`). */
+  endpoint: string;
+  /** TLS material; absent for `tls.insecure: true`. */
+  tls?: ServerTls;
+  /** @default 4 MiB (SLIM YAML `max_frame_size`, MiB; also the largest message accepted) */
+  maxMessageSize?: number;
+  /** @default 100 (SLIM YAML `max_concurrent_streams`) */
+  maxConcurrentStreams?: number;
+  /** @default 16 KiB (SLIM YAML `max_header_list_size`) */
+  maxHeaderListSize?: number;
+  /** @default 120 s (SLIM YAML `keepalive.time`) */
+  keepaliveTimeMs?: number;
+  /** @default 20 s (SLIM YAML `keepalive.timeout`) */
+  keepaliveTimeoutMs?: number;
+  /** @default 2 h (SLIM YAML `keepalive.max_connection_age`) */
+  maxConnectionAgeMs?: number;
+  /** @default true (SLIM YAML `require_header_mac`) */
+  requireHeaderMac?: boolean;
+  /** @default 5000 (SLIM YAML `negotiation_timeout_secs`) */
+  negotiationTimeoutMs?: number;
+  /** Transport authentication of incoming calls (SLIM YAML `auth`). */
+  authorize?: (headers: Record<string, string | string[] | undefined>) => AuthDecision;
+}
+
+/** Options of {@link SlimNode.start}. */
+export interface NodeOptions {
+  /** @default `node-<uuid>` (SLIM YAML `services.<id>.node_id`) */
+  nodeId?: string;
+  servers: NodeServerOptions[];
+  logger?: Logger;
+  /** @default 10 s (SLIM YAML `runtime.drain_timeout`) */
+  drainTimeoutMs?: number;
+}
+
+/** A bound listener. */
+export interface NodeAddress {
+  endpoint: string;
+  host: string;
+  port: number;
+  tls: boolean;
+}
+
+/** Splits `host:port` / `[v6]:port`. Throws {@link ConfigError}. */
+export function parseHostPort(endpoint: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(endpoint) ?? /^([^:]+):(\d+)$/.exec(endpoint);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port >= 0 && port <= 65535)) {
+    throw new ConfigError(
+      `invalid server endpoint ${JSON.stringify(endpoint)}: expected host:port`,
+    );
+  }
+  return { host: m[1], port };
+}
+
+/** A running node. */
+export class SlimNode {
+  readonly nodeId: string;
+  readonly router: Router;
+  readonly addresses: NodeAddress[] = [];
+  readonly #log: Logger;
+  readonly #servers: GrpcServer[] = [];
+  readonly #drainTimeoutMs: number;
+  readonly #active = new Set<Promise<void>>();
+  readonly #transports = new Set<Transport>();
+  #stopping: Promise<void> | undefined;
+
+  private constructor(options: NodeOptions) {
+    this.nodeId = options.nodeId ?? `node-${crypto.randomUUID()}`;
+    this.#log = options.logger ?? createLogger("slim");
+    this.router = new Router({ logger: this.#log.child("router") });
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
+  }
+
+  /** Starts every listener. If one fails to bind, the others are closed and the error thrown. */
+  static async start(options: NodeOptions): Promise<SlimNode> {
+    const node = new SlimNode(options);
+    try {
+      for (const s of options.servers) await node.#listen(s);
+    } catch (e) {
+      await node.stop();
+      throw e;
+    }
+    return node;
+  }
+
+  async #listen(s: NodeServerOptions): Promise<void> {
+    const { host, port } = parseHostPort(s.endpoint);
+    const server = await GrpcServer.listen({
+      host,
+      port,
+      tls: s.tls,
+      maxMessageSize: s.maxMessageSize,
+      maxFrameSize: s.maxMessageSize,
+      maxConcurrentStreams: s.maxConcurrentStreams,
+      maxHeaderListSize: s.maxHeaderListSize,
+      keepaliveTimeMs: s.keepaliveTimeMs,
+      keepaliveTimeoutMs: s.keepaliveTimeoutMs,
+      maxConnectionAgeMs: s.maxConnectionAgeMs,
+      authorize: s.authorize,
+      logger: this.#log.child("server"),
+      onChannel: (transport) => this.serve(transport, s),
+    });
+    this.#servers.push(server);
+    const address = { endpoint: s.endpoint, host, port: server.port, tls: s.tls !== undefined };
+    this.addresses.push(address);
+    this.#log.info("dataplane server listening", {
+      endpoint: `${host}:${server.port}`,
+      tls: address.tls,
+      require_header_mac: s.requireHeaderMac ?? true,
+    });
+  }
+
+  /**
+   * Serves one accepted channel (from a listener, or an in-process transport in tests and
+   * benchmarks) until it ends.
+   */
+  serve(transport: Transport, options: Partial<NodeServerOptions> = {}): Promise<void> {
+    if (this.#stopping) {
+      transport.close(GrpcStatus.UNAVAILABLE, "node is shutting down");
+      return Promise.resolve();
+    }
+    const task = this.#serve(transport, options).finally(() => {
+      this.#active.delete(task);
+      this.#transports.delete(transport);
+    });
+    this.#active.add(task);
+    this.#transports.add(transport);
+    return task;
+  }
+
+  async #serve(transport: Transport, options: Partial<NodeServerOptions>): Promise<void> {
+    const log = this.#log;
+    let link: Link;
+    try {
+      link = await Link.accept(transport, {
+        nodeId: this.nodeId,
+        requireHeaderMac: options.requireHeaderMac ?? true,
+        negotiationTimeoutMs: options.negotiationTimeoutMs ?? 5000,
+      });
+    } catch (e) {
+      const err = SlimError.from(e, "link");
+      log.warn("link negotiation failed", { peer: transport.remote, reason: err.message });
+      const status = e instanceof TimeoutError
+        ? GrpcStatus.DEADLINE_EXCEEDED
+        : GrpcStatus.INVALID_ARGUMENT;
+      await closeQuietly(transport, status, err.message);
+      return;
+    }
+    const index = this.router.attach(link);
+    log.info("connection established", {
+      peer: link.remote,
+      link_id: link.linkId,
+      conn: index,
+      type: link.category,
+      remote_node: link.remoteNodeId || undefined,
+      version: link.remoteVersion,
+      header_mac: link.mac !== undefined,
+    });
+    let status: number = GrpcStatus.OK, message = "";
+    try {
+      await this.router.run(link);
+      log.info("connection closed by peer", {
+        peer: link.remote,
+        link_id: link.linkId,
+        conn: index,
+      });
+    } catch (e) {
+      const err = SlimError.from(e);
+      if (e instanceof TransportError) {
+        // The peer vanished (process exit, reset): routine, not a protocol problem.
+        log.info("connection lost", {
+          peer: link.remote,
+          link_id: link.linkId,
+          conn: index,
+          reason: err.message,
+        });
+        this.router.detach(link);
+        transport.abort();
+        return;
+      }
+      status = e instanceof ProtocolError && /exceeds the maximum/.test(err.message)
+        ? GrpcStatus.RESOURCE_EXHAUSTED
+        : e instanceof ProtocolError || e instanceof LinkError
+        ? GrpcStatus.INVALID_ARGUMENT
+        : GrpcStatus.UNAVAILABLE;
+      message = err.message;
+      log.warn("connection closed on error", {
+        peer: link.remote,
+        link_id: link.linkId,
+        conn: index,
+        reason: err.message,
+      });
+    } finally {
+      const removed = this.router.detach(link);
+      if (removed > 0) log.debug("removed subscriptions", { conn: index, count: removed });
+    }
+    await closeQuietly(transport, status, message);
+  }
+
+  /**
+   * Drains: stops accepting, ends every stream with `grpc-status: 0`, waits up to the drain
+   * timeout for peers to finish, then tears down what is left. Idempotent.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#drain();
+    return this.#stopping;
+  }
+
+  async #drain(): Promise<void> {
+    for (const s of this.#servers) s.stopAccepting();
+    for (const t of this.#transports) t.close(GrpcStatus.OK).catch(() => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = await Promise.race([
+      Promise.allSettled([...this.#active]).then(() => false),
+      new Promise<boolean>((r) => timer = setTimeout(() => r(true), this.#drainTimeoutMs)),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.#log.warn("drain timeout reached; closing remaining connections", {
+        remaining: this.#active.size,
+      });
+      for (const t of this.#transports) t.abort();
+    }
+    for (const s of this.#servers) s.destroySessions();
+    this.#log.info("node stopped");
+  }
+}
+
+async function closeQuietly(transport: Transport, status: number, message: string): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    // Bound the wait: a peer that never half-closes must not hold the task forever.
+    await Promise.race([
+      transport.close(status, message),
+      new Promise((r) => timer = setTimeout(r, 2000)),
+    ]);
+  } catch {
+    // Already gone.
+  } finally {
+    clearTimeout(timer);
+  }
+  transport.abort();
+}
