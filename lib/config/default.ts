@@ -28,7 +28,6 @@ services:
   slim/0:
     # Identity announced to other nodes; a random "node-<uuid>" is generated when omitted.
     # node_id: my-node
-
     dataplane:
       servers:
         # Where apps and other nodes connect. Cleartext HTTP/2 (h2c) because TLS is off below;

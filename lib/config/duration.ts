@@ -62,7 +62,7 @@ export function tryParseDuration(text: string): number | string {
       return why + hint;
     }
     const [whole, digits, unit] = m;
-    const scale = UNIT_MS[unit];
+    const scale = Object.hasOwn(UNIT_MS, unit) ? UNIT_MS[unit] : undefined;
     if (scale === undefined) return `unknown unit "${unit}" (use ns, us, ms, s, m, h, d, w or y)`;
     total += Number(digits) * scale;
     // SLIM counts in u64; anything beyond 2^53 ms is far past any sane timeout and would lose

@@ -38,8 +38,10 @@ export function parseClientEndpoint(endpoint: string, path?: string): ClientAddr
 }
 
 /** {@link parseServerEndpoint} returning the error message instead of throwing. */
-export function tryParseServerEndpoint(endpoint: string): ServerAddress | string {
-  const shown = JSON.stringify(endpoint);
+export function tryParseServerEndpoint(
+  endpoint: string,
+  shown: string = JSON.stringify(endpoint),
+): ServerAddress | string {
   if (endpoint === "") return "empty endpoint";
   const scheme = schemeOf(endpoint);
   if (scheme === undefined) {
@@ -62,25 +64,28 @@ export function tryParseServerEndpoint(endpoint: string): ServerAddress | string
     }
     case "ws":
     case "wss":
-      return parseWebSocket(endpoint, scheme, true);
+      return parseWebSocket(endpoint, shown, scheme, true);
     case "http":
     case "https":
       return `invalid endpoint ${shown}: a server endpoint is "IP:port" without a scheme ` +
         `(or unix://, ws://, wss://)`;
     default:
-      return unknownScheme(endpoint, scheme);
+      return unknownScheme(shown, scheme);
   }
 }
 
 /** {@link parseClientEndpoint} returning the error message instead of throwing. */
-export function tryParseClientEndpoint(endpoint: string): ClientAddress | string {
-  const shown = JSON.stringify(endpoint);
+export function tryParseClientEndpoint(
+  endpoint: string,
+  shown: string = JSON.stringify(endpoint),
+): ClientAddress | string {
   if (endpoint === "") return "empty endpoint";
   const scheme = schemeOf(endpoint);
   switch (scheme) {
     case undefined:
-      return `invalid endpoint ${shown}: a scheme is required, e.g. "http://${endpoint}" ` +
-        `(http://, https://, unix://, ws:// or wss://)`;
+      return `invalid endpoint ${shown}: a scheme is required` +
+        (shown === JSON.stringify(endpoint) ? `, e.g. "http://${endpoint}"` : "") +
+        ` (http://, https://, unix://, ws:// or wss://)`;
     case "unix": {
       const rest = endpoint.slice("unix://".length);
       if (rest === "") return `invalid endpoint ${shown}: missing socket path`;
@@ -88,10 +93,10 @@ export function tryParseClientEndpoint(endpoint: string): ClientAddress | string
     }
     case "ws":
     case "wss":
-      return parseWebSocket(endpoint, scheme, false);
+      return parseWebSocket(endpoint, shown, scheme, false);
     case "http":
     case "https": {
-      const url = parseUrl(endpoint);
+      const url = parseUrl(endpoint, shown);
       if (typeof url === "string") return url;
       const host = stripBrackets(url.hostname);
       if (host === "") return `invalid endpoint ${shown}: missing host`;
@@ -100,23 +105,22 @@ export function tryParseClientEndpoint(endpoint: string): ClientAddress | string
       return { kind: "http", secure: scheme === "https", host, port };
     }
     default:
-      return unknownScheme(endpoint, scheme);
+      return unknownScheme(shown, scheme);
   }
 }
 
 function parseWebSocket(
   endpoint: string,
+  shown: string,
   scheme: "ws" | "wss",
   server: boolean,
 ): Extract<ServerAddress, { kind: "websocket" }> | string {
-  const url = parseUrl(endpoint);
+  const url = parseUrl(endpoint, shown);
   if (typeof url === "string") return url;
   const host = stripBrackets(url.hostname);
-  if (host === "") return `invalid endpoint ${JSON.stringify(endpoint)}: missing host`;
+  if (host === "") return `invalid endpoint ${shown}: missing host`;
   const port = url.port === "" ? (scheme === "wss" ? 443 : 80) : Number(url.port);
-  if (port === 0 && !server) {
-    return `invalid endpoint ${JSON.stringify(endpoint)}: port 0 cannot be dialed`;
-  }
+  if (port === 0 && !server) return `invalid endpoint ${shown}: port 0 cannot be dialed`;
   return {
     kind: "websocket",
     secure: scheme === "wss",
@@ -131,16 +135,16 @@ function schemeOf(endpoint: string): string | undefined {
   return i < 0 ? undefined : endpoint.slice(0, i);
 }
 
-function unknownScheme(endpoint: string, scheme: string): string {
-  return `invalid endpoint ${JSON.stringify(endpoint)}: unsupported scheme "${scheme}" ` +
+function unknownScheme(shown: string, scheme: string): string {
+  return `invalid endpoint ${shown}: unsupported scheme "${scheme}" ` +
     `(expected ${KNOWN_SCHEMES.map((s) => `${s}://`).join(", ")})`;
 }
 
-function parseUrl(endpoint: string): URL | string {
+function parseUrl(endpoint: string, shown: string): URL | string {
   try {
     return new URL(endpoint);
   } catch {
-    return `invalid endpoint ${JSON.stringify(endpoint)}: not a valid URL (bad host or port?)`;
+    return `invalid endpoint ${shown}: not a valid URL (bad host or port?)`;
   }
 }
 

@@ -28,5 +28,6 @@ export { DEFAULT_CONFIG_YAML } from "./default.ts";
 export { formatDuration, parseDuration } from "./duration.ts";
 export { parseClientEndpoint, parseServerEndpoint } from "./endpoint.ts";
 export type { ReferenceSources } from "./substitute.ts";
-export { unimplementedWarnings } from "./unimplemented.ts";
+export { unimplementedWarnings, type WarningPaths } from "./unimplemented.ts";
+export type { LogLevel } from "../log.ts";
 export * from "./schema.ts";

@@ -18,6 +18,7 @@ import {
   isNull,
   MapReader,
   type RetiredKeys,
+  setOwn,
   typeError,
   U16_MAX,
   U32_MAX,
@@ -108,7 +109,7 @@ function readTracing(r: MapReader): TracingConfig {
     if (level === undefined) {
       r.ctx.warn(
         r.at("log_level"),
-        `unknown level ${JSON.stringify(text)}; using "info" as SLIM does ` +
+        `unknown level ${r.shown("log_level")}; using "info" as SLIM does ` +
           `(levels: error, warn, info, debug, trace, off)`,
       );
     } else {
@@ -161,7 +162,7 @@ function readOpenTelemetry(r: MapReader): OpenTelemetryConfig {
 
 function readRuntime(r: MapReader): RuntimeConfig {
   const config: RuntimeConfig = {
-    nCores: r.int("n_cores", 0, { max: 4096 }),
+    nCores: r.int("n_cores", 0),
     threadName: r.string("thread_name", "slim"),
     drainTimeoutMs: r.duration("drain_timeout", 10_000),
   };
@@ -245,6 +246,16 @@ function readService(
       r.lineOf(dataplaneKey),
     );
   }
+  const usesController = controller.servers.length > 0 || controller.clients.length > 0 ||
+    controller.outboundClients.length > 0 || controller.enforcePqc;
+  if (auth !== undefined && domainName === undefined && usesController) {
+    // SLIM derives the registration identity `<domain_name>/<node_id>` and refuses to start.
+    throw r.ctx.error(
+      "domain_name must be set when auth is configured",
+      r.at("auth"),
+      r.lineOf("auth"),
+    );
+  }
   const service: ServiceConfig = {
     id,
     kind: parts.kind,
@@ -307,6 +318,18 @@ function readApi(r: MapReader): DataplaneConfig & ControllerConfig {
 // ---------------------------------------------------------------------------------------------
 // servers
 
+const SERVER_ENDPOINT_FORMS = `expected "IP:port", "[IPv6]:port", unix://PATH, ws:// or wss://`;
+const CLIENT_ENDPOINT_FORMS = "expected an http://, https://, unix://, ws:// or wss:// URL";
+
+/**
+ * A detailed message quotes parts of the value; for a substituted value, which may be secret,
+ * fall back to a generic one.
+ */
+function secretSafe(r: MapReader, key: string, detailed: string, generic: string): string {
+  const ref = r.refOf(key);
+  return ref === undefined ? detailed : `invalid value from ${ref}: ${generic}`;
+}
+
 /** Keys SLIM ignores that still appear in published example files. */
 const IGNORED_ENDPOINT_KEYS: Readonly<Record<string, string>> = {
   transport: "no longer an option: the transport follows the endpoint scheme (ignored)",
@@ -318,7 +341,9 @@ export function readServerConfig(ctx: ParseContext, node: Node, path: string): S
   const r = MapReader.of(ctx, node, path);
   const endpoint = r.requiredString("endpoint");
   const address = tryParseServerEndpoint(endpoint);
-  if (typeof address === "string") throw r.invalid("endpoint", address);
+  if (typeof address === "string") {
+    throw r.invalid("endpoint", secretSafe(r, "endpoint", address, SERVER_ENDPOINT_FORMS));
+  }
   const tls = r.map("tls", readServerTls);
   const negotiation = r.aliased("negotiation_timeout_secs", "link_hmac_timeout_secs");
   const metadata = readOptMetadata(r, "metadata");
@@ -667,16 +692,17 @@ const RETIRED_CLIENT_KEYS: RetiredKeys = {
   errors: { connection_timeout: `the option is named "connect_timeout"` },
 };
 
-const COMPRESSION: Readonly<Record<string, CompressionType>> = {
-  gzip: "gzip",
-  zlib: "zlib",
-  deflate: "deflate",
-  snappy: "snappy",
-  zstd: "zstd",
-  lz4: "lz4",
-  none: "none",
-  empty: "none",
-};
+const COMPRESSION: ReadonlyMap<string, CompressionType> = new Map([
+  ["gzip", "gzip"],
+  ["zlib", "zlib"],
+  ["deflate", "deflate"],
+  ["snappy", "snappy"],
+  ["zstd", "zstd"],
+  ["lz4", "lz4"],
+  ["none", "none"],
+  ["empty", "none"],
+  ["", "none"],
+]);
 
 /**
  * Validates one client configuration (`dataplane.clients[]`, `controller.clients[]`, the
@@ -693,7 +719,9 @@ export function readClientConfig(ctx: ParseContext, node: Node, path: string): C
 function readClientFields(r: MapReader): ClientConfig {
   const endpoint = r.requiredString("endpoint");
   const address = tryParseClientEndpoint(endpoint);
-  if (typeof address === "string") throw r.invalid("endpoint", address);
+  if (typeof address === "string") {
+    throw r.invalid("endpoint", secretSafe(r, "endpoint", address, CLIENT_ENDPOINT_FORMS));
+  }
   const origin = r.optString("origin");
   const serverName = r.optString("server_name");
   const compression = readCompression(r);
@@ -746,11 +774,12 @@ function readCompression(r: MapReader): CompressionType | undefined {
   if (node === undefined) return undefined;
   // SLIM's serde spelling is the Rust variant name ("Gzip"); lower case is accepted too.
   const text = asString(r.ctx, node, r.at("compression"));
-  const value = COMPRESSION[text.toLowerCase()] ?? (text === "" ? "none" : undefined);
+  const value = COMPRESSION.get(text.toLowerCase());
   if (value === undefined) {
+    const shown = r.shown("compression");
     throw r.invalid(
       "compression",
-      `unknown compression ${JSON.stringify(text)} (gzip, zlib, deflate, snappy, zstd, lz4, none)`,
+      `unknown compression ${shown} (gzip, zlib, deflate, snappy, zstd, lz4, none)`,
     );
   }
   return value;
@@ -763,7 +792,7 @@ function readRateLimit(r: MapReader): { requests: number; periodMs: number } | u
   if (!m) {
     throw r.invalid(
       "rate_limit",
-      `expected "<requests>/<seconds>" such as "20/60", got ${JSON.stringify(text)}`,
+      `expected "<requests>/<seconds>" such as "20/60", got ${r.shown("rate_limit")}`,
     );
   }
   return { requests: Number(m[1]), periodMs: Number(m[2]) * 1000 };
@@ -793,7 +822,7 @@ function readProxy(r: MapReader): ProxyConfig {
   };
   r.finish();
   if (url !== undefined && !/^https?:\/\/[^/]/.test(url)) {
-    throw r.invalid("url", `expected an http:// or https:// proxy URL, got ${JSON.stringify(url)}`);
+    throw r.invalid("url", `expected an http:// or https:// proxy URL, got ${r.shown("url")}`);
   }
   return config;
 }
@@ -919,7 +948,7 @@ function readMetadataValue(ctx: ParseContext, node: Node, path: string): Metadat
     case "map": {
       const out: Metadata = {};
       for (const entry of node.entries) {
-        out[entry.key] = readMetadataValue(ctx, entry.value, `${path}.${entry.key}`);
+        setOwn(out, entry.key, readMetadataValue(ctx, entry.value, `${path}.${entry.key}`));
       }
       return out;
     }

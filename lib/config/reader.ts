@@ -32,6 +32,8 @@ export interface RetiredKeys {
   ignored?: Readonly<Record<string, string>>;
 }
 
+const nullScalar: Node = { kind: "scalar", value: null };
+
 /** The largest value of Rust's `u32`. */
 export const U32_MAX = 0xffff_ffff;
 /** The largest value of Rust's `u16`. */
@@ -181,9 +183,29 @@ export function asStringMap(
   if (isNull(node)) return out;
   if (node.kind !== "map") throw typeError(ctx, node, path, "a mapping");
   for (const entry of node.entries) {
-    out[entry.key] = asString(ctx, entry.value, join(path, entry.key), options);
+    setOwn(out, entry.key, asString(ctx, entry.value, join(path, entry.key), options));
   }
   return out;
+}
+
+/**
+ * Sets an own, enumerable property, even for keys such as `__proto__` that plain assignment
+ * would treat specially.
+ */
+export function setOwn<T>(target: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(target, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
+function lookup(
+  table: Readonly<Record<string, string>> | undefined,
+  key: string,
+): string | undefined {
+  return table !== undefined && Object.hasOwn(table, key) ? table[key] : undefined;
 }
 
 /** Finds the closest candidate to `key` (edit distance ≤ 2), for "did you mean" hints. */
@@ -260,6 +282,22 @@ export class MapReader {
   /** Line of `key`, or of this mapping. */
   lineOf(key: string): number | undefined {
     return this.#entries.get(key)?.line ?? this.line;
+  }
+
+  /**
+   * How to show the value of `key` in a message: quoted, or `value from ${env:X}` when it was
+   * substituted (substituted values are never shown).
+   */
+  shown(key: string): string {
+    const value = this.#entries.get(key)?.value;
+    if (value?.kind === "scalar" && value.ref !== undefined) return `value from ${value.ref}`;
+    return value?.kind === "scalar" ? JSON.stringify(value.value) : describe(value ?? nullScalar);
+  }
+
+  /** The reference text if `key`'s value was substituted. */
+  refOf(key: string): string | undefined {
+    const value = this.#entries.get(key)?.value;
+    return value?.kind === "scalar" ? value.ref : undefined;
   }
 
   /** Declares `key` as known and returns its node, or `undefined` when absent or `null`. */
@@ -390,12 +428,12 @@ export class MapReader {
   finish(retired: RetiredKeys = {}): void {
     for (const [key, entry] of this.#entries) {
       if (this.#known.has(key)) continue;
-      const ignored = retired.ignored?.[key];
+      const ignored = lookup(retired.ignored, key);
       if (ignored !== undefined) {
         this.ctx.warn(this.at(key), ignored);
         continue;
       }
-      const hint = retired.errors?.[key];
+      const hint = lookup(retired.errors, key);
       if (hint !== undefined) {
         throw this.ctx.error(`unknown key: ${hint}`, this.at(key), entry.line);
       }

@@ -717,5 +717,6 @@ export type MetadataValue = string | number | boolean | MetadataValue[] | Metada
 
 /** Free-form metadata (YAML `metadata`, `custom_claims`). */
 export interface Metadata {
+  /** Any key; values nest. */
   [key: string]: MetadataValue;
 }

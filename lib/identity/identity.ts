@@ -9,7 +9,7 @@
  */
 import { AuthError } from "../errors.ts";
 import type { Name } from "../names/name.ts";
-import { b64Decode } from "./base64.ts";
+import type { Claims } from "./claims.ts";
 import { SharedSecretIdentity, SharedSecretVerifier } from "./shared_secret.ts";
 import {
   JwtIdentity,
@@ -20,9 +20,6 @@ import {
   type StaticJwtIdentityOptions,
 } from "./jwt.ts";
 import type { SigningKey } from "./signing_key.ts";
-
-/** Claims of a verified token, as JSON. */
-export type Claims = Readonly<Record<string, unknown>>;
 
 /** What a verifier learned from a valid token. */
 export interface VerifiedIdentity {
@@ -70,7 +67,9 @@ export interface IdentityVerifier {
 
 /** A provider and the verifier for its peers. */
 export interface Identity {
+  /** Mints this app's tokens. */
   provider: IdentityProvider;
+  /** Checks the tokens of other apps. */
   verifier: IdentityVerifier;
 }
 
@@ -191,23 +190,4 @@ export async function createIdentity(
     return { provider, verifier };
   }
   throw new AuthError("identity options need one of sharedSecret, jwt or staticJwt");
-}
-
-/**
- * Reads the signature public key from token claims: a `pubkey` claim (standard base64) at the
- * top level or under `custom_claims`, as the real SLIM looks it up.
- * Returns `undefined` when there is none; throws {@link AuthError} when it is not base64.
- */
-export function publicKeyFromClaims(claims: Claims): Uint8Array | undefined {
-  let value = claims["pubkey"];
-  if (typeof value !== "string") {
-    const custom = claims["custom_claims"];
-    if (custom && typeof custom === "object" && !Array.isArray(custom)) {
-      value = (custom as Record<string, unknown>)["pubkey"];
-    }
-  }
-  if (typeof value !== "string") return undefined;
-  const bytes = b64Decode(value);
-  if (!bytes) throw new AuthError("token pubkey claim is not valid base64");
-  return bytes;
 }

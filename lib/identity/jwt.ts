@@ -22,13 +22,8 @@ import {
   SignJWT,
 } from "jose";
 import { AuthError } from "../errors.ts";
-import {
-  type Claims,
-  type IdentityProvider,
-  type IdentityVerifier,
-  publicKeyFromClaims,
-  type VerifiedIdentity,
-} from "./identity.ts";
+import { type Claims, publicKeyFromClaims } from "./claims.ts";
+import type { IdentityProvider, IdentityVerifier, VerifiedIdentity } from "./identity.ts";
 import {
   asJwks,
   isJwtAlgorithm,
@@ -156,11 +151,16 @@ export class JwtIdentity implements IdentityProvider {
   }
 
   /** Mints a new token now (bypasses the cache); `nowSeconds` overrides the clock. */
-  mint(nowSeconds: number = this.#now()): Promise<string> {
+  async mint(nowSeconds: number = this.#now()): Promise<string> {
     const now = Math.floor(nowSeconds);
-    return new SignJWT({ ...this.#claims, exp: now + this.#duration, iat: now, nbf: now })
-      .setProtectedHeader({ alg: this.#key.algorithm, typ: "JWT", kid: this.id })
-      .sign(this.#key.key);
+    try {
+      return await new SignJWT({ ...this.#claims, exp: now + this.#duration, iat: now, nbf: now })
+        .setProtectedHeader({ alg: this.#key.algorithm, typ: "JWT", kid: this.id })
+        .sign(this.#key.key);
+    } catch (e) {
+      // e.g. an RSA key under 2048 bits, which jose refuses.
+      throw new AuthError(`jwt signing with ${this.#key.algorithm} failed`, { cause: e });
+    }
   }
 
   /** Non-secret description. */
@@ -363,9 +363,47 @@ export interface JwtVerifierOptions {
   now?: () => number;
 }
 
+/**
+ * A JWKS endpoint: jose's remote key set does the fetching (timeout, cache age, cooldown); the
+ * keys are re-derived after each fetch so the same kid fallback as for local sets applies.
+ */
+class RemoteKeys {
+  readonly #set: ReturnType<typeof createRemoteJWKSet>;
+  #keys: readonly VerificationKey[] | undefined;
+  #pending: Promise<readonly VerificationKey[]> | undefined;
+
+  constructor(url: URL, cacheSeconds: number) {
+    this.#set = createRemoteJWKSet(url, { cacheMaxAge: cacheSeconds * 1000 });
+  }
+
+  /** True when a refetch for an unknown key is allowed now (outside the cooldown). */
+  get canRefresh(): boolean {
+    return !this.#set.coolingDown;
+  }
+
+  /** The current keys; fetched when missing or stale, or on `refresh`. */
+  keys(refresh: boolean): Promise<readonly VerificationKey[]> {
+    if (this.#keys && this.#set.fresh && !refresh) return Promise.resolve(this.#keys);
+    this.#pending ??= this.#load().finally(() => this.#pending = undefined);
+    return this.#pending;
+  }
+
+  async #load(): Promise<readonly VerificationKey[]> {
+    try {
+      await this.#set.reload();
+    } catch (e) {
+      throw new AuthError("jwks fetch failed", { cause: e });
+    }
+    const jwks = this.#set.jwks();
+    if (!jwks) throw new AuthError("jwks fetch failed");
+    this.#keys = verificationKeysFromJwks(asJwks(jwks, "fetched jwks"));
+    return this.#keys;
+  }
+}
+
 type KeySource =
   | { kind: "local"; keys: readonly VerificationKey[] }
-  | { kind: "remote"; set: ReturnType<typeof createRemoteJWKSet> };
+  | { kind: "remote"; remote: RemoteKeys };
 
 /** Verifies JWT identity tokens. */
 export class JwtVerifier implements IdentityVerifier {
@@ -400,10 +438,10 @@ export class JwtVerifier implements IdentityVerifier {
       try {
         url = new URL(options.jwksUrl as string);
       } catch {
-        throw new AuthError(`invalid jwks url ${JSON.stringify(options.jwksUrl)}`);
+        // The URL is not echoed: it may carry credentials.
+        throw new AuthError("invalid jwks url");
       }
-      const maxAge = (options.jwksCacheSeconds ?? 3600) * 1000;
-      source = { kind: "remote", set: createRemoteJWKSet(url, { cacheMaxAge: maxAge }) };
+      source = { kind: "remote", remote: new RemoteKeys(url, options.jwksCacheSeconds ?? 3600) };
     }
     return new JwtVerifier(source, options);
   }
@@ -424,7 +462,9 @@ export class JwtVerifier implements IdentityVerifier {
       claims: payload as Claims,
       ...(typeof payload.iat === "number" ? { issuedAt: payload.iat } : {}),
     };
-    const verified: VerifiedIdentity = publicKey ? { ...base, publicKey } : base;
+    // Frozen: cached results are handed to every caller presenting the same token.
+    Object.freeze(payload);
+    const verified: VerifiedIdentity = Object.freeze(publicKey ? { ...base, publicKey } : base);
     this.#remember(token, verified);
     return verified;
   }
@@ -458,27 +498,46 @@ export class JwtVerifier implements IdentityVerifier {
       requiredClaims: ["exp"],
     };
     const source = this.#source;
-    if (source.kind === "remote") {
-      try {
-        return (await jwtVerify(token, source.set, options)).payload;
-      } catch (e) {
-        throw joseToAuthError(e);
-      }
+    if (source.kind === "local") {
+      const result = await tryKeys(source.keys, token, alg, header.kid, options);
+      if (result instanceof AuthError) throw result;
+      return result;
     }
-    const candidates = candidateKeys(source.keys, alg, header.kid);
-    if (candidates.length === 0) throw new AuthError(`no jwt key for algorithm ${alg}`);
-    let lastError: unknown;
-    for (const key of candidates) {
-      try {
-        return (await jwtVerify(token, await key.importFor(alg), options)).payload;
-      } catch (e) {
-        // Another key of the set may still match; anything but a bad signature is final.
-        if (!(e instanceof joseErrors.JWSSignatureVerificationFailed)) throw joseToAuthError(e);
-        lastError = e;
-      }
-    }
-    throw joseToAuthError(lastError);
+    const result = await tryKeys(await source.remote.keys(false), token, alg, header.kid, options);
+    if (!(result instanceof AuthError)) return result;
+    // The signer may use a key published after our last fetch: refetch once, outside the
+    // cooldown (tokens whose kid is just their subject would otherwise refetch every time).
+    if (!source.remote.canRefresh) throw result;
+    const retry = await tryKeys(await source.remote.keys(true), token, alg, header.kid, options);
+    if (retry instanceof AuthError) throw retry;
+    return retry;
   }
+}
+
+/**
+ * Verifies with each candidate key. Returns the payload, or an {@link AuthError} when no key fits
+ * or none verifies the signature (a refetch may help); throws for every other failure.
+ */
+async function tryKeys(
+  keys: readonly VerificationKey[],
+  token: string,
+  alg: JwtAlgorithm,
+  kid: string | undefined,
+  options: JWTVerifyOptions,
+): Promise<JWTPayload | AuthError> {
+  const candidates = candidateKeys(keys, alg, kid);
+  if (candidates.length === 0) return new AuthError(`no jwt key for algorithm ${alg}`);
+  let lastError: unknown;
+  for (const key of candidates) {
+    try {
+      return (await jwtVerify(token, await key.importFor(alg), options)).payload;
+    } catch (e) {
+      // Another key of the set may still match; anything but a bad signature is final.
+      if (!(e instanceof joseErrors.JWSSignatureVerificationFailed)) throw joseToAuthError(e);
+      lastError = e;
+    }
+  }
+  return joseToAuthError(lastError);
 }
 
 /** Keys with the token's `kid` first; failing that, every key that can verify `alg`. */

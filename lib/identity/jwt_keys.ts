@@ -45,6 +45,7 @@ export const JWT_ALGORITHMS: readonly JwtAlgorithm[] = [
 
 /** A JSON Web Key Set. */
 export interface JsonWebKeySet {
+  /** The keys (RFC 7517 §5). */
   keys: JWK[];
 }
 

@@ -10,15 +10,14 @@
  *   end-to-end header signature.
  * @module
  */
+export { type Claims, publicKeyFromClaims } from "./claims.ts";
 export {
-  type Claims,
   createIdentity,
   type Identity,
   type IdentityOptions,
   type IdentityProvider,
   type IdentityVerifier,
   type JwtIdentityConfig,
-  publicKeyFromClaims,
   type SharedSecretIdentityConfig,
   type StaticJwtIdentityConfig,
   type VerifiedIdentity,

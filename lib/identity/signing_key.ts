@@ -68,7 +68,11 @@ export class SigningKey {
   sign(data: Uint8Array): Promise<Uint8Array> {
     // noble is the faster signer here (see module docs); the promise keeps the door open for a
     // backend that is asynchronous.
-    return Promise.resolve(this.signSync(data));
+    try {
+      return Promise.resolve(this.signSync(data));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** Synchronous {@link sign}. */
@@ -108,6 +112,7 @@ export class VerifyKeyCache {
   readonly #keys = new Map<string, Promise<CryptoKey>>();
 
   /**
+   * Creates an empty cache.
    * @param capacity Most keys kept; the least recently used one is dropped beyond it.
    * @default 256
    */

@@ -103,8 +103,11 @@ export class UnsubscribeError extends Error {}
 /** The routing table of one node. */
 export class SubscriptionTable {
   readonly #prefixes = new Map<string, PrefixEntry>();
-  /** connection → subscription id → record. */
-  readonly #records = new Map<number, Map<bigint, SubRecord>>();
+  /**
+   * connection → subscription id → records. A list, because reconnect replays send every
+   * subscription with id 0 and each must still be purged with its connection.
+   */
+  readonly #records = new Map<number, Map<bigint, SubRecord[]>>();
 
   /** True when the prefix is known (its strings are recorded). */
   hasPrefix(prefixKey: string): boolean {
@@ -143,7 +146,10 @@ export class SubscriptionTable {
       records = new Map();
       this.#records.set(connection, records);
     }
-    records.set(subscriptionId, { prefixKey, idKey, category: cat });
+    const record = { prefixKey, idKey, category: cat };
+    const list = records.get(subscriptionId);
+    if (!list) records.set(subscriptionId, [record]);
+    else if (!list.some((r) => r.prefixKey === prefixKey && r.idKey === idKey)) list.push(record);
     return first;
   }
 
@@ -163,14 +169,17 @@ export class SubscriptionTable {
     if (!prefix) throw new UnsubscribeError("subscription not found");
     if (!prefix.ids.has(idKey)) throw new UnsubscribeError(`id not found: ${idText}`);
     const records = this.#records.get(connection);
-    const record = records?.get(subscriptionId);
-    if (!record || record.prefixKey !== prefixKey || record.idKey !== idKey) {
+    const list = records?.get(subscriptionId);
+    const at = list?.findIndex((r) => r.prefixKey === prefixKey && r.idKey === idKey) ?? -1;
+    if (!records || !list || at < 0) {
       throw new UnsubscribeError(`subscription id not found: ${subscriptionId}`);
     }
-    records!.delete(subscriptionId);
-    if (records!.size === 0) this.#records.delete(connection);
-    for (const r of records?.values() ?? []) {
-      if (r.prefixKey === prefixKey && r.idKey === idKey) return false;
+    const record = list[at];
+    list.splice(at, 1);
+    if (list.length === 0) records.delete(subscriptionId);
+    if (records.size === 0) this.#records.delete(connection);
+    for (const rs of records.values()) {
+      if (rs.some((r) => r.prefixKey === prefixKey && r.idKey === idKey)) return false;
     }
     return this.#unlink(prefix, prefixKey, idKey, connection, record.category);
   }
@@ -197,11 +206,15 @@ export class SubscriptionTable {
     const records = this.#records.get(connection);
     if (!records) return 0;
     this.#records.delete(connection);
-    for (const r of records.values()) {
-      const prefix = this.#prefixes.get(r.prefixKey);
-      if (prefix) this.#unlink(prefix, r.prefixKey, r.idKey, connection, r.category);
+    let count = 0;
+    for (const list of records.values()) {
+      for (const r of list) {
+        count++;
+        const prefix = this.#prefixes.get(r.prefixKey);
+        if (prefix) this.#unlink(prefix, r.prefixKey, r.idKey, connection, r.category);
+      }
     }
-    return records.size;
+    return count;
   }
 
   /** One connection for the destination, or -1. */

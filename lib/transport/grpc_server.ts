@@ -126,6 +126,8 @@ export class GrpcServer {
     server.on("error", (e: Error) => log.error("server error", { error: e.message }));
     // The raw socket, before TLS or HTTP/2 wrap it: Nagle off for every accepted connection.
     server.on("connection", (socket: Socket) => socket.setNoDelay(true));
+    // Without a listener some runtimes leave the socket of a failed session open.
+    server.on("sessionError", () => {});
     server.on("session", (session: http2.ServerHttp2Session) => {
       this.#sessions.add(session);
       try {
@@ -133,7 +135,12 @@ export class GrpcServer {
       } catch {
         // Not supported by every runtime; the per-stream window still applies.
       }
-      session.on("error", (e: Error) => log.debug("http2 session error", { error: e.message }));
+      const peer = `${session.socket?.remoteAddress}:${session.socket?.remotePort}`;
+      session.on("error", (e: Error) => {
+        // A peer that does not speak HTTP/2 (or breaks it) loses its connection, nothing more.
+        log.info("http2 connection error", { peer, error: e.message });
+        session.destroy();
+      });
       const timers = this.#keepalive(session, options);
       session.once("close", () => {
         this.#sessions.delete(session);

@@ -99,17 +99,49 @@ export class Http2Transport implements Transport {
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array[]> {
+    // Paused-mode reading rather than `for await` over the stream: leaving such a loop on a
+    // protocol error would destroy the stream, and the peer must get our trailers instead.
+    const s = this.#stream;
+    let wake: (() => void) | undefined;
+    let ended = false;
+    let failure: Error | undefined;
+    const onReadable = () => wake?.();
+    const onEnd = () => {
+      ended = true;
+      wake?.();
+    };
+    const onError = (e: Error) => {
+      failure ??= e;
+      wake?.();
+    };
+    s.on("readable", onReadable);
+    s.on("end", onEnd);
+    s.on("close", onEnd);
+    s.on("error", onError);
     try {
-      for await (const chunk of this.#stream) {
-        const batch: Uint8Array[] = [];
-        this.#deframer.push(chunk as Uint8Array, batch);
-        if (batch.length > 0) yield batch;
+      while (true) {
+        const chunk = s.read() as Uint8Array | null;
+        if (chunk !== null) {
+          const batch: Uint8Array[] = [];
+          this.#deframer.push(chunk, batch);
+          if (batch.length > 0) yield batch;
+          continue;
+        }
+        if (failure) {
+          if (this.#aborted) throw failure;
+          throw new TransportError(`stream from ${this.remote} failed: ${failure.message}`, {
+            cause: failure,
+          });
+        }
+        if (ended || s.readableEnded) break;
+        await new Promise<void>((resolve) => wake = resolve);
+        wake = undefined;
       }
-    } catch (e) {
-      if (this.#aborted || e instanceof ProtocolError) throw e;
-      throw new TransportError(`stream from ${this.remote} failed: ${(e as Error).message}`, {
-        cause: e,
-      });
+    } finally {
+      s.off("readable", onReadable);
+      s.off("end", onEnd);
+      s.off("close", onEnd);
+      s.off("error", onError);
     }
     if (this.#deframer.partial) {
       throw new ProtocolError(`stream from ${this.remote} ended inside a message`);

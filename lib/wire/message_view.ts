@@ -267,7 +267,7 @@ export class MessageView {
       switch (field) {
         case 1:
         case 2: {
-          if (wt !== WT_LEN) throw new ProtocolError("header name has wrong wire type");
+          expect(wt, WT_LEN, field === 1 ? "source" : "destination");
           const len = c.length(end);
           const at = c.pos;
           c.pos += len;
@@ -277,7 +277,7 @@ export class MessageView {
           continue;
         }
         case 3:
-          if (wt !== WT_LEN) throw new ProtocolError("header identity has wrong wire type");
+          expect(wt, WT_LEN, "identity");
           this.identityEnd = c.length(end);
           this.identityStart = c.pos;
           c.pos += this.identityEnd;
@@ -285,6 +285,7 @@ export class MessageView {
           this.keep.push(start, c.pos);
           continue;
         case 4:
+          expect(wt, WT_VARINT, "fanout");
           this.fanout = c.varint(end);
           this.keep.push(start, c.pos);
           continue;
@@ -293,15 +294,18 @@ export class MessageView {
           this.keep.push(start, c.pos);
           continue;
         case 6:
+          expect(wt, WT_VARINT, "ttl");
           this.ttl = c.varint(end);
           continue;
         case 7:
+          expect(wt, WT_VARINT, "recv_from");
           c.varint(end);
           this.recvFrom = true;
           this.recvFromLo = c.lo;
           this.recvFromHi = c.hi;
           continue;
         case 8:
+          expect(wt, WT_VARINT, "forward_to");
           c.varint(end);
           this.forwardTo = true;
           this.forwardToLo = c.lo;
@@ -311,11 +315,13 @@ export class MessageView {
           c.skip(wt, end);
           continue;
         case 10:
+          expect(wt, WT_VARINT, "error");
           this.error = true;
           this.errorValue = c.varint(end) !== 0 || c.hi !== 0;
           this.keep.push(start, c.pos);
           continue;
         case 11: {
+          expect(wt, WT_LEN, "header_mac");
           const len = c.length(end);
           this.macStart = c.pos;
           this.macEnd = c.pos + len;
@@ -441,11 +447,21 @@ export class MessageView {
 
   #preimageLength = 0;
 
+  /** Length of the preimage last written by {@link preimage}. */
+  get preimageLength(): number {
+    return this.#preimageLength;
+  }
+
+  /** Computes the MAC of the header as received (recv_from/forward_to/ttl included). */
+  macOf(linkId: Uint8Array, mac: HmacSha256, out: Uint8Array, outOff: number): void {
+    const pre = this.preimage(linkId, mac, 0, false);
+    mac.macInPlace(pre, this.#preimageLength, out, outOff);
+  }
+
   /** Verifies the received MAC with the link's key. */
   verifyMac(linkId: Uint8Array, mac: HmacSha256, tagOut: Uint8Array): boolean {
     if (!this.hasMac) return false;
-    const pre = this.preimage(linkId, mac, 0, false);
-    mac.macInPlace(pre, this.#preimageLength, tagOut, 0);
+    this.macOf(linkId, mac, tagOut, 0);
     let diff = 0;
     const b = this.buf, s = this.macStart;
     for (let i = 0; i < MAC_LENGTH; i++) diff |= b[s + i] ^ tagOut[i];
@@ -517,11 +533,6 @@ export class MessageView {
   ): number {
     const b = this.buf, k = this.keep, m = this.metadata, r = this.rest;
     let p = off;
-    // prost writes the map field before the oneof; follow it so output stays canonical.
-    for (let i = 0; i < m.length; i += 2) {
-      out.set(b.subarray(m[i], m[i + 1]), p);
-      p += m[i + 1] - m[i];
-    }
     let header = 0;
     for (let i = 0; i < k.length; i += 2) header += k[i + 1] - k[i];
     if (ttl > 0) header += 1 + varintSize32(ttl);
@@ -570,6 +581,11 @@ export class MessageView {
       out.set(b.subarray(r[i], r[i + 1]), p);
       p += r[i + 1] - r[i];
     }
+    // The real node writes the metadata map after the message body.
+    for (let i = 0; i < m.length; i += 2) {
+      out.set(b.subarray(m[i], m[i + 1]), p);
+      p += m[i + 1] - m[i];
+    }
     return macAt;
   }
 
@@ -605,6 +621,12 @@ export class MessageView {
   /** forward_to as a number (connection indexes are small). */
   get forwardToIndex(): number {
     return this.forwardToHi === 0 ? this.forwardToLo : -1;
+  }
+}
+
+function expect(actual: number, wanted: number, field: string): void {
+  if (actual !== wanted) {
+    throw new ProtocolError(`header field ${field} has wire type ${actual}, expected ${wanted}`);
   }
 }
 

@@ -8,6 +8,17 @@
 // `{"id":N,"ok":true,"result":...}` or `{"id":N,"ok":false,"error":"..."}`; unsolicited
 // notifications are `{"event":"...",...}`. Logs, ours and the native library's, go to stderr.
 //
+// App commands (sid = this process's handle of a session; ref = handle of a received message):
+//   createSession {kind: "p2p"|"group", peer?, channel?, mls?, maxRetries?, intervalMs?,
+//                  metadata?, timeoutMs?}                -> session info + elapsedMs
+//   listen {timeoutMs?}                                  -> next incoming session's info
+//   invite|remove {sid, name, timeoutMs?}                -> {elapsedMs}
+//   publish {sid, text|b64, payloadType?, metadata?, timeoutMs?}            -> {elapsedMs}
+//   publishTo {sid, replyTo: ref, text|b64, payloadType?, metadata?, timeoutMs?} -> {elapsedMs}
+//   echo {sid, prefix|null}   participants {sid}   deleteSession {sid}   info   ping   quit
+// Events: hello, ready, session, message, session-error, session-closed, echoed, echo-error,
+// protocol-error. A node answers only info, ping and quit.
+//
 // The native core writes its tracing output to file descriptor 1 and offers no way to move it.
 // So this file runs twice: a small launcher (no SLIM loaded) starts a worker whose fd 1 is the
 // launcher's stderr and whose fd 3 is the launcher's stdout; the worker writes the protocol to
@@ -29,16 +40,11 @@ const USAGE = `usage:
 // Launcher
 
 function launch() {
-  const child = spawn(process.execPath, [
-    fileURLToPath(import.meta.url),
-    ...process.argv.slice(2),
-  ], {
+  const args = [fileURLToPath(import.meta.url), ...process.argv.slice(2)];
+  const child = spawn(process.execPath, args, {
+    // Worker fd 1 (where the native core logs) -> our stderr; worker fd 3 -> our stdout.
     stdio: ["inherit", 2, "inherit", 1],
-    env: {
-      ...process.env,
-      [WORKER_ENV]: "1",
-      NO_COLOR: process.env.NO_COLOR ?? "1",
-    },
+    env: { ...process.env, [WORKER_ENV]: "1", NO_COLOR: process.env.NO_COLOR ?? "1" },
   });
   let killTimer;
   const forward = (signal) => {
@@ -103,20 +109,14 @@ async function worker() {
     log(`exiting (${code})`);
     process.exit(code);
   };
-  const rl = readline.createInterface({
-    input: process.stdin,
-    crlfDelay: Infinity,
-  });
+  const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
   rl.on("line", (line) => {
     if (line.trim() === "") return;
     let req;
     try {
       req = JSON.parse(line);
     } catch {
-      out({
-        event: "protocol-error",
-        error: `not JSON: ${line.slice(0, 200)}`,
-      });
+      out({ event: "protocol-error", error: `not JSON: ${line.slice(0, 200)}` });
       return;
     }
     const id = req?.id ?? null;
@@ -147,10 +147,7 @@ function openProtocolChannel() {
     // no fd 3: fall back to stdout
   }
   return (obj) => {
-    const line = JSON.stringify(
-      obj,
-      (_k, v) => (typeof v === "bigint" ? v.toString() : v),
-    ) + "\n";
+    const line = JSON.stringify(obj, (_k, v) => (typeof v === "bigint" ? v.toString() : v)) + "\n";
     fs.writeSync(fd, line);
   };
 }
@@ -173,9 +170,8 @@ function parseArgs(argv) {
     if (a.startsWith("--")) {
       const eq = a.indexOf("=");
       if (eq > 0) res[a.slice(2, eq)] = a.slice(eq + 1);
-      else if (i + 1 < argv.length && !argv[i + 1].startsWith("--")) {
-        res[a.slice(2)] = argv[++i];
-      } else res[a.slice(2)] = true;
+      else if (i + 1 < argv.length && !argv[i + 1].startsWith("--")) res[a.slice(2)] = argv[++i];
+      else res[a.slice(2)] = true;
     } else {
       res._.push(a);
     }
@@ -197,21 +193,14 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function withTimeout(promise, ms, what) {
   let timer;
   const timeout = new Promise((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what}: timed out after ${ms} ms`)),
-      ms,
-    );
+    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function splitHostPort(endpoint) {
   const m = /^(?:[a-z]+:\/\/)?(\[[^\]]+\]|[^:/]+):(\d+)\/?$/i.exec(endpoint);
-  if (!m) {
-    throw new Error(
-      `bad endpoint ${JSON.stringify(endpoint)}; expected host:port`,
-    );
-  }
+  if (!m) throw new Error(`bad endpoint ${JSON.stringify(endpoint)}; expected host:port`);
   const port = Number(m[2]);
   if (!(port > 0 && port < 65536)) throw new Error(`bad port in ${endpoint}`);
   return { host: m[1].replace(/^\[|\]$/g, ""), port };
@@ -234,10 +223,7 @@ function portIsFree(host, port) {
   return new Promise((resolve) => {
     const srv = net.createServer();
     srv.once("error", () => resolve(false));
-    srv.listen(
-      { host, port, exclusive: true },
-      () => srv.close(() => resolve(true)),
-    );
+    srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve(true)));
   });
 }
 
@@ -245,15 +231,11 @@ function portIsFree(host, port) {
 // Node role
 
 async function startNode(slim, args, out, log) {
-  if (typeof args.endpoint !== "string") {
-    throw new Error("node needs --endpoint host:port");
-  }
+  if (typeof args.endpoint !== "string") throw new Error("node needs --endpoint host:port");
   const { host, port } = splitHostPort(args.endpoint);
   const endpoint = `${host}:${port}`;
   const strict = args.strict === true || args.strict === "true";
-  if (!(await portIsFree(host, port))) {
-    throw new Error(`${endpoint} is already in use`);
-  }
+  if (!(await portIsFree(host, port))) throw new Error(`${endpoint} is already in use`);
 
   slim.initializeWithDefaults();
   // Kept in this closure (which lives as long as the command handler) so the service is never
@@ -288,9 +270,7 @@ async function startNode(slim, args, out, log) {
   const deadline = Date.now() + 10_000;
   while (!(await tcpProbe(host, port))) {
     if (failure) throw new Error(`cannot listen on ${endpoint}: ${failure}`);
-    if (Date.now() > deadline) {
-      throw new Error(`${endpoint} not accepting connections after 10 s`);
-    }
+    if (Date.now() > deadline) throw new Error(`${endpoint} not accepting connections after 10 s`);
     await sleep(25);
   }
   log(`listening (strict=${strict})`);
@@ -306,12 +286,7 @@ async function startNode(slim, args, out, log) {
 
   return (req) => {
     if (req?.cmd === "info") {
-      return {
-        endpoint,
-        strict,
-        service: service.getName(),
-        version: slim.getVersion(),
-      };
+      return { endpoint, strict, service: service.getName(), version: slim.getVersion() };
     }
     throw new Error(`unknown command for a node: ${JSON.stringify(req?.cmd)}`);
   };
@@ -325,17 +300,13 @@ const NULL_ID = "NULL_COMPONENT";
 
 /** `org/ns/app` or `org/ns/app/<uuid>` into a bindings Name (validated here: bad ids panic). */
 function toName(slim, text) {
-  if (typeof text !== "string") {
-    throw new Error(`name must be a string, got ${typeof text}`);
-  }
+  if (typeof text !== "string") throw new Error(`name must be a string, got ${typeof text}`);
   const parts = text.split("/");
   if (parts.length === 3 && parts.every((p) => p.length > 0)) {
     return new slim.Name(parts[0], parts[1], parts[2]);
   }
   if (parts.length === 4 && parts.slice(0, 3).every((p) => p.length > 0)) {
-    if (!UUID_RE.test(parts[3])) {
-      throw new Error(`name id must be a UUID: ${text}`);
-    }
+    if (!UUID_RE.test(parts[3])) throw new Error(`name id must be a UUID: ${text}`);
     return slim.Name.newWithId(parts[0], parts[1], parts[2], parts[3]);
   }
   throw new Error(
@@ -366,17 +337,12 @@ function toArrayBuffer(req) {
   if (typeof req.b64 === "string") bytes = Buffer.from(req.b64, "base64");
   else if (typeof req.text === "string") bytes = Buffer.from(req.text, "utf8");
   else throw new Error("need text or b64");
-  return bytes.buffer.slice(
-    bytes.byteOffset,
-    bytes.byteOffset + bytes.byteLength,
-  );
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
 }
 
 function toMetadata(obj) {
   if (obj == null) return undefined;
-  if (typeof obj !== "object") {
-    throw new Error("metadata must be an object of strings");
-  }
+  if (typeof obj !== "object") throw new Error("metadata must be an object of strings");
   return new Map(Object.entries(obj).map(([k, v]) => [k, String(v)]));
 }
 
@@ -387,14 +353,10 @@ function timeoutOf(req, fallback) {
 
 function buildIdentity(slim, args, nameText) {
   if (typeof args.secret === "string") {
-    if (Buffer.byteLength(args.secret) < 32) {
-      throw new Error("--secret must be >= 32 bytes");
-    }
+    if (Buffer.byteLength(args.secret) < 32) throw new Error("--secret must be >= 32 bytes");
     return { kind: "secret", secret: args.secret };
   }
-  if (typeof args.jwt !== "string") {
-    throw new Error("app needs --secret S or --jwt JSON");
-  }
+  if (typeof args.jwt !== "string") throw new Error("app needs --secret S or --jwt JSON");
   let cfg;
   try {
     cfg = JSON.parse(args.jwt);
@@ -402,18 +364,12 @@ function buildIdentity(slim, args, nameText) {
     throw new Error("--jwt must be a JSON object");
   }
   const alg = slim.JwtAlgorithm[jwtAlgName(cfg.alg ?? "ES256")];
-  if (alg === undefined) {
-    throw new Error(`unsupported JWT algorithm ${cfg.alg}`);
-  }
+  if (alg === undefined) throw new Error(`unsupported JWT algorithm ${cfg.alg}`);
   const format = slim.JwtKeyFormat[cfg.format ?? "Pem"];
-  if (format === undefined) {
-    throw new Error(`unsupported JWT key format ${cfg.format}`);
-  }
+  if (format === undefined) throw new Error(`unsupported JWT key format ${cfg.format}`);
   const keyData = (value, file, what) => {
     if (typeof value === "string") return new slim.JwtKeyData.Data({ value });
-    if (typeof file === "string") {
-      return new slim.JwtKeyData.File({ path: file });
-    }
+    if (typeof file === "string") return new slim.JwtKeyData.File({ path: file });
     throw new Error(`--jwt needs ${what} or ${what}File`);
   };
   const durationS = typeof cfg.durationS === "number" ? cfg.durationS : 3600;
@@ -421,11 +377,7 @@ function buildIdentity(slim, args, nameText) {
   const provider = new slim.IdentityProviderConfig.Jwt({
     config: {
       key: new slim.JwtKeyType.Encoding({
-        key: {
-          algorithm: alg,
-          format,
-          key: keyData(cfg.signKey, cfg.signKeyFile, "signKey"),
-        },
+        key: { algorithm: alg, format, key: keyData(cfg.signKey, cfg.signKeyFile, "signKey") },
       }),
       audience,
       issuer: cfg.issuer,
@@ -457,9 +409,7 @@ function jwtAlgName(alg) {
 }
 
 async function startApp(slim, args, out, log) {
-  if (typeof args.name !== "string") {
-    throw new Error("app needs --name org/ns/app");
-  }
+  if (typeof args.name !== "string") throw new Error("app needs --name org/ns/app");
   if (typeof args.endpoint !== "string") {
     throw new Error("app needs --endpoint http://host:port");
   }
@@ -490,11 +440,7 @@ async function startApp(slim, args, out, log) {
     connectTimeoutMs,
     `connect to ${endpoint}`,
   );
-  await withTimeout(
-    app.subscribeAsync(app.name(), connId),
-    connectTimeoutMs,
-    "subscribe",
-  );
+  await withTimeout(app.subscribeAsync(app.name(), connId), connectTimeoutMs, "subscribe");
 
   const self = nameFields("name", app.name());
   log(`connected as ${self.name} (conn ${connId})`);
@@ -571,28 +517,11 @@ async function startApp(slim, args, out, log) {
         const prefix = entry.echo;
         const started = Date.now();
         entry.session
-          .publishToAsync(
-            ctx,
-            toArrayBuffer({ text: prefix + text }),
-            ctx.payloadType,
-            undefined,
-          )
+          .publishToAsync(ctx, toArrayBuffer({ text: prefix + text }), ctx.payloadType, undefined)
           .then((h) => h.waitForAsync(30_000))
           .then(
-            () =>
-              out({
-                event: "echoed",
-                sid: entry.sid,
-                ref,
-                elapsedMs: Date.now() - started,
-              }),
-            (err) =>
-              out({
-                event: "echo-error",
-                sid: entry.sid,
-                ref,
-                error: errText(err),
-              }),
+            () => out({ event: "echoed", sid: entry.sid, ref, elapsedMs: Date.now() - started }),
+            (err) => out({ event: "echo-error", sid: entry.sid, ref, error: errText(err) }),
           );
       }
     }
@@ -643,14 +572,10 @@ async function startApp(slim, args, out, log) {
 
     createSession: async (req) => {
       const kind = req.kind;
-      if (kind !== "p2p" && kind !== "group") {
-        throw new Error('kind must be "p2p" or "group"');
-      }
+      if (kind !== "p2p" && kind !== "group") throw new Error('kind must be "p2p" or "group"');
       const destText = kind === "p2p" ? req.peer : req.channel;
       if (typeof destText !== "string") {
-        throw new Error(
-          kind === "p2p" ? "p2p needs peer" : "group needs channel",
-        );
+        throw new Error(kind === "p2p" ? "p2p needs peer" : "group needs channel");
       }
       const dest = toName(slim, destText);
       // Omitted knobs default to a reliable session; an explicit null leaves them unset.
@@ -662,10 +587,7 @@ async function startApp(slim, args, out, log) {
         interval,
         metadata: toMetadata(req.metadata) ?? new Map(),
         mlsSettings: req.mls
-          ? {
-            headerIntegrityValidationPercent: 100,
-            maxSeenControlMessageIdsSize: undefined,
-          }
+          ? { headerIntegrityValidationPercent: 100, maxSeenControlMessageIdsSize: undefined }
           : undefined,
       };
       if (kind === "p2p") await app.setRouteAsync(dest, connId);
@@ -708,22 +630,14 @@ async function startApp(slim, args, out, log) {
 
     remove: (req) => {
       const entry = sessionOf(req);
-      return waitHandle(
-        entry.session.removeAsync(toName(slim, req.name)),
-        req,
-        30_000,
-      );
+      return waitHandle(entry.session.removeAsync(toName(slim, req.name)), req, 30_000);
     },
 
     publish: (req) => {
       const entry = sessionOf(req);
       const data = toArrayBuffer(req);
       return waitHandle(
-        entry.session.publishAsync(
-          data,
-          req.payloadType,
-          toMetadata(req.metadata),
-        ),
+        entry.session.publishAsync(data, req.payloadType, toMetadata(req.metadata)),
         req,
         30_000,
       );
@@ -732,17 +646,10 @@ async function startApp(slim, args, out, log) {
     publishTo: (req) => {
       const entry = sessionOf(req);
       const ctx = refs.get(req.replyTo);
-      if (!ctx) {
-        throw new Error(`unknown message ref ${JSON.stringify(req.replyTo)}`);
-      }
+      if (!ctx) throw new Error(`unknown message ref ${JSON.stringify(req.replyTo)}`);
       const data = toArrayBuffer(req);
       return waitHandle(
-        entry.session.publishToAsync(
-          ctx,
-          data,
-          req.payloadType,
-          toMetadata(req.metadata),
-        ),
+        entry.session.publishToAsync(ctx, data, req.payloadType, toMetadata(req.metadata)),
         req,
         30_000,
       );
@@ -768,11 +675,7 @@ async function startApp(slim, args, out, log) {
     deleteSession: async (req) => {
       const entry = sessions.get(req.sid);
       if (!entry) throw new Error(`unknown sid ${JSON.stringify(req.sid)}`);
-      const res = await waitHandle(
-        app.deleteSessionAsync(entry.session),
-        req,
-        60_000,
-      );
+      const res = await waitHandle(app.deleteSessionAsync(entry.session), req, 60_000);
       entry.closed = true;
       return res;
     },

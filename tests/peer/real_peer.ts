@@ -103,87 +103,125 @@ function toPem(label: string, der: ArrayBuffer): string {
 export type Metadata = Record<string, string>;
 
 /**
- * One name as the peer prints it: `source` is `org/ns/app/<uuid>` (or `org/ns/app` when the name
- * has no id), `sourceBase` is `org/ns/app`, `sourceString` is the bindings' own `toString()`
- * and `sourceId` is the 128-bit id as a UUID, or null.
+ * One name as the peer prints it, in every spelling a test may hold: the bindings' `toString()`
+ * drops the instance id, so matching on it alone cannot tell two instances apart.
  */
 export interface SourceFields {
+  /** `org/ns/app/<uuid>`, or `org/ns/app` when the name carries no instance id. */
   source: string;
+  /** `org/ns/app`. */
   sourceBase: string;
+  /** The bindings' own `Name.toString()`. */
   sourceString: string;
+  /** The 128-bit instance id as a UUID (big-endian), or null for "any instance". */
   sourceId: string | null;
 }
 
 /** Same spellings as {@link SourceFields}, for the destination; absent names are null. */
 export interface DestinationFields {
+  /** `org/ns/app/<uuid>` or `org/ns/app`; null when the bindings report no destination. */
   destination: string | null;
+  /** `org/ns/app`. */
   destinationBase?: string;
+  /** The bindings' own `Name.toString()`. */
   destinationString?: string;
+  /** The instance id as a UUID, or null. */
   destinationId?: string | null;
 }
 
-/** A session as seen by one real app. `sid` is the harness handle, `sessionId` SLIM's id. */
+/** A session as seen by one real app. */
 export interface SessionInfo extends SourceFields, DestinationFields {
+  /** Harness handle of the session, unique within one app process; pass it to commands. */
   sid: number;
+  /** SLIM's own 32-bit session id, identical on every member. */
   sessionId: number;
+  /** Point-to-point or group (multicast). */
   kind: "p2p" | "group";
+  /** True on the side that created the session (the moderator of a group). */
   initiator: boolean;
+  /** Session metadata chosen by the initiator. */
   metadata: Metadata;
 }
 
 /** The first line of every peer process, printed before SLIM is loaded. */
 export interface HelloEvent {
+  /** Discriminant. */
   event: "hello";
+  /** Pid of the worker process, the one that loads SLIM (the launcher is its parent). */
   pid: number;
+  /** Role given on the command line. */
   role: "node" | "app";
 }
 
 /** A real node is accepting TCP connections. */
 export interface NodeReadyEvent {
+  /** Discriminant. */
   event: "ready";
+  /** Discriminant among ready events. */
   role: "node";
+  /** `127.0.0.1:PORT`. */
   endpoint: string;
+  /** Listening port. */
   port: number;
+  /** Whether inbound links must carry header MACs. */
   strict: boolean;
+  /** Worker pid. */
   pid: number;
+  /** Native core version, from `getVersion()`. */
   version: string;
 }
 
 /** A real app is connected and subscribed to its own name. */
 export interface AppReadyEvent {
+  /** Discriminant. */
   event: "ready";
+  /** Discriminant among ready events. */
   role: "app";
   /** `org/ns/app/<uuid>`. */
   name: string;
+  /** `org/ns/app`. */
   nameBase: string;
+  /** The bindings' own `Name.toString()`. */
   nameString: string;
+  /** Instance id as a UUID. */
   nameId: string;
   /** The app's 128-bit id as a UUID (see `idFormat`). */
   id: string;
+  /** Always `uuid`: the id text is the 128-bit value in big-endian UUID form. */
   idFormat: "uuid";
   /** The same id as an unsigned decimal integer. */
   idDecimal: string;
+  /** Which identity the app signs with. */
   identityKind: "secret" | "jwt";
+  /** Node URL the app dialled. */
   endpoint: string;
+  /** Worker pid. */
   pid: number;
+  /** Native core version, from `getVersion()`. */
   version: string;
 }
 
 /** An incoming session was accepted (the peer accepts every invitation at once). */
 export interface SessionEvent extends SessionInfo {
+  /** Discriminant. */
   event: "session";
 }
 
 /** A message delivered to the application on one session. */
 export interface MessageEvent extends SourceFields, DestinationFields {
+  /** Discriminant. */
   event: "message";
+  /** Session the message arrived on. */
   sid: number;
   /** Handle for `publishTo` replies; unique within one app process. */
   ref: number;
+  /** Sender-chosen payload type (the bindings default to `msg`). */
   payloadType: string;
+  /** Sender-chosen metadata, plus whatever SLIM adds (e.g. `PUBLISH_TO`). */
   metadata: Metadata;
-  /** The sender's identity claim as verified by the real app. */
+  /** The sender's identity token as verified by the real app. */
   identity: string;
+  /** Receiving connection id inside the real app, as decimal text. */
   inputConnection: string;
   /** The payload decoded as UTF-8 (lossy for binary payloads). */
   text: string;
@@ -193,43 +231,61 @@ export interface MessageEvent extends SourceFields, DestinationFields {
 
 /** A non-fatal notice delivered through a session's receive channel. */
 export interface SessionErrorEvent {
+  /** Discriminant. */
   event: "session-error";
+  /** Session concerned. */
   sid: number;
+  /** The bindings' error text, e.g. `participant disconnected: ...`. */
   error: string;
 }
 
 /** A session's receive channel ended (deleted, removed, or closed by the moderator). */
 export interface SessionClosedEvent {
+  /** Discriminant. */
   event: "session-closed";
+  /** Session concerned. */
   sid: number;
+  /** The error text that ended the receive loop. */
   reason: string;
 }
 
 /** An automatic echo reply was delivered (see {@link RealApp.echo}). */
 export interface EchoedEvent {
+  /** Discriminant. */
   event: "echoed";
+  /** Session concerned. */
   sid: number;
+  /** Ref of the message that was echoed. */
   ref: number;
+  /** Time until the reply's completion handle resolved. */
   elapsedMs: number;
 }
 
 /** An automatic echo reply failed. */
 export interface EchoErrorEvent {
+  /** Discriminant. */
   event: "echo-error";
+  /** Session concerned. */
   sid: number;
+  /** Ref of the message that was to be echoed. */
   ref: number;
+  /** Why the reply failed. */
   error: string;
 }
 
 /** The peer could not parse a line we sent. */
 export interface ProtocolErrorEvent {
+  /** Discriminant. */
   event: "protocol-error";
+  /** What was wrong. */
   error: string;
 }
 
 /** Anything the peer printed that this module does not know; kept for debugging. */
 export interface UnknownEvent {
+  /** Discriminant. */
   event: "unknown";
+  /** The parsed line as printed. */
   raw: Record<string, unknown>;
 }
 
@@ -261,6 +317,7 @@ const KNOWN_EVENTS = new Set([
 
 /** How long a handle-based operation took, measured inside the real app. */
 export interface Elapsed {
+  /** From the call to the resolution of its completion handle. */
   elapsedMs: number;
 }
 
@@ -268,14 +325,19 @@ export interface Elapsed {
 export interface Participant {
   /** `org/ns/app/<uuid>`. */
   name: string;
+  /** `org/ns/app`. */
   nameBase: string;
+  /** The bindings' own `Name.toString()`. */
   nameString: string;
+  /** Instance id as a UUID, or null. */
   nameId: string | null;
+  /** Offline members missed heartbeats or acks; SLIM keeps them in the group. */
   status: "online" | "offline";
 }
 
 /** Options of {@link RealApp.createSession}. */
 export interface CreateSessionOptions {
+  /** Point-to-point (needs `peer`) or group (needs `channel`). */
   kind: "p2p" | "group";
   /** Peer of a p2p session: `org/ns/app` (any instance) or `org/ns/app/<uuid>`. */
   peer?: string;
@@ -290,15 +352,17 @@ export interface CreateSessionOptions {
   maxRetries?: number | null;
   /** Retry interval in ms. Omitted means 1000; `null` leaves it unset. */
   intervalMs?: number | null;
+  /** Session metadata, delivered to every invitee. */
   metadata?: Metadata;
   /** How long the real app waits for the session to be established. Default 30 s. */
   timeoutMs?: number;
 }
 
-/** Payload and options shared by the publish calls. */
+/** Payload options shared by the publish calls. */
 export interface PublishOptions {
   /** Defaults to the bindings' `"msg"`. */
   payloadType?: string;
+  /** Message metadata. */
   metadata?: Metadata;
   /** How long the real app waits for the completion handle. Default 30 s. */
   timeoutMs?: number;
@@ -306,6 +370,7 @@ export interface PublishOptions {
 
 /** An operation timeout, passed through to the real app. */
 export interface TimeoutOption {
+  /** Milliseconds; the harness waits a few seconds longer for the answer. */
   timeoutMs?: number;
 }
 
@@ -327,9 +392,14 @@ export interface JwtIdentity {
   signKey: string;
   /** Public key (or the same secret for HMAC). */
   verifyKey: string;
+  /** `iss` claim to put in tokens and require from peers. */
   issuer?: string;
+  /** `aud` claim(s) to put in tokens and require from peers. */
   audience?: string | string[];
-  /** Token subject, which becomes the app's identity; defaults to the app name. */
+  /**
+   * Token subject, which becomes the app's identity and, hashed, its instance id; defaults to
+   * the app name, so two instances of one name need distinct subjects.
+   */
   subject?: string;
   /** Token lifetime in seconds (default 3600). */
   durationS?: number;
@@ -353,6 +423,7 @@ export type RealAppOptions = RealIdentity & {
   name: string;
   /** Node to connect to: `127.0.0.1:PORT` or `http://127.0.0.1:PORT`. */
   endpoint: string;
+  /** `RUST_LOG` of the native core (default `info`). */
   rustLog?: string;
   /** How long to wait for connect + subscribe. Default 20 s. */
   startTimeoutMs?: number;
@@ -395,9 +466,7 @@ class PeerProcess {
   constructor(label: string, args: string[], rustLog: string | undefined) {
     this.label = label;
     this.#verbose = (Deno.env.get("SLIM_PEER_VERBOSE") ?? "") !== "";
-    const env: Record<string, string> = {
-      RUST_LOG: rustLog ?? Deno.env.get("RUST_LOG") ?? "info",
-    };
+    const env: Record<string, string> = { RUST_LOG: rustLog ?? Deno.env.get("RUST_LOG") ?? "info" };
     this.#child = new Deno.Command(Deno.env.get("SLIM_PEER_NODE") ?? "node", {
       args: [PEER_SCRIPT, ...args],
       cwd: PEER_DIR,
@@ -428,26 +497,16 @@ class PeerProcess {
   }
 
   /** Sends one command and resolves with its `result`, or rejects with the peer's error. */
-  request<T>(
-    cmd: string,
-    params: Record<string, unknown>,
-    timeoutMs: number,
-  ): Promise<T> {
+  request<T>(cmd: string, params: Record<string, unknown>, timeoutMs: number): Promise<T> {
     if (this.#exit !== undefined || this.#closing) {
-      return Promise.reject(
-        new ClosedError(`${this.label}: peer process is not running`),
-      );
+      return Promise.reject(new ClosedError(`${this.label}: peer process is not running`));
     }
     const id = this.#nextId++;
     const line = JSON.stringify({ ...params, id, cmd }) + "\n";
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
-        reject(
-          new TimeoutError(
-            `${this.label}: ${cmd} got no answer within ${timeoutMs} ms`,
-          ),
-        );
+        reject(new TimeoutError(`${this.label}: ${cmd} got no answer within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#pending.set(id, {
         cmd,
@@ -488,18 +547,13 @@ class PeerProcess {
       }
     }
     if (this.#exit !== undefined) {
-      return Promise.reject(
-        this.#deadError(`${what}: peer process has exited`),
-      );
+      return Promise.reject(this.#deadError(`${what}: peer process has exited`));
     }
     return new Promise<PeerEvent>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters.delete(waiter);
-        reject(
-          new TimeoutError(
-            `${this.label}: timed out after ${timeoutMs} ms waiting for ${what}`,
-          ),
-        );
+        const message = `${this.label}: timed out after ${timeoutMs} ms waiting for ${what}`;
+        reject(new TimeoutError(message));
       }, timeoutMs);
       const waiter: Waiter = {
         predicate,
@@ -536,9 +590,7 @@ class PeerProcess {
   async #close(graceMs: number): Promise<void> {
     if (this.#exit === undefined) {
       try {
-        await this.#writer.write(
-          new TextEncoder().encode('{"id":0,"cmd":"quit"}\n'),
-        );
+        await this.#writer.write(new TextEncoder().encode('{"id":0,"cmd":"quit"}\n'));
       } catch {
         // already gone
       }
@@ -550,9 +602,7 @@ class PeerProcess {
     }
     if (!(await settlesWithin(this.status, graceMs))) {
       this.#signal("SIGTERM");
-      if (!(await settlesWithin(this.status, 2000))) {
-        this.#signal("SIGKILL");
-      }
+      if (!(await settlesWithin(this.status, 2000))) this.#signal("SIGKILL");
     }
     await this.status;
     // The worker holds the pipes too; make sure it is gone before waiting for end of stream.
@@ -594,11 +644,7 @@ class PeerProcess {
       if (!pending) return;
       this.#pending.delete(msg.id);
       if (msg.ok) pending.resolve(msg.result);
-      else {pending.reject(
-          new SessionError(
-            `${this.label}: ${pending.cmd}: ${String(msg.error)}`,
-          ),
-        );}
+      else pending.reject(new SessionError(`${this.label}: ${pending.cmd}: ${String(msg.error)}`));
       return;
     }
     const event: PeerEvent = typeof msg.event === "string" && KNOWN_EVENTS.has(msg.event)
@@ -633,9 +679,8 @@ class PeerProcess {
 
   #deadError(what: string): ClosedError {
     const code = this.#exit ? ` (exit code ${this.#exit.code})` : "";
-    return new ClosedError(
-      `${this.label}: ${what}${code}; last stderr lines:\n${this.stderrTail(25)}`,
-    );
+    const tail = this.stderrTail(25);
+    return new ClosedError(`${this.label}: ${what}${code}; last stderr lines:\n${tail}`);
   }
 }
 
@@ -657,10 +702,7 @@ async function readLines(
   if (buffered !== "") onLine(buffered);
 }
 
-async function settlesWithin(
-  p: Promise<unknown>,
-  ms: number,
-): Promise<boolean> {
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<false>((resolve) => {
     timer = setTimeout(() => resolve(false), ms);
@@ -673,24 +715,15 @@ async function settlesWithin(
 }
 
 /** Waits for the `ready` event; a process that dies first fails with its stderr. */
-async function awaitReady(
-  peer: PeerProcess,
-  timeoutMs: number,
-): Promise<NodeReadyEvent | AppReadyEvent> {
+async function awaitReady(peer: PeerProcess, timeoutMs: number): Promise<PeerEvent> {
   try {
-    const ready = await peer.waitEvent(
-      (e) => e.event === "ready",
-      timeoutMs,
-      "startup",
-    );
-    return ready as NodeReadyEvent | AppReadyEvent;
+    return await peer.waitEvent((e) => e.event === "ready", timeoutMs, "startup");
   } catch (err) {
     await peer.close(500);
     if (err instanceof TimeoutError) {
+      const tail = peer.stderrTail(25);
       throw new TimeoutError(
-        `${peer.label}: not ready within ${timeoutMs} ms; last stderr lines:\n${
-          peer.stderrTail(25)
-        }`,
+        `${peer.label}: not ready within ${timeoutMs} ms; last stderr lines:\n${tail}`,
       );
     }
     throw err;
@@ -706,7 +739,9 @@ export interface RealNode extends AsyncDisposable {
   readonly endpoint: string;
   /** `http://127.0.0.1:PORT`, what apps dial. */
   readonly url: string;
+  /** Listening port. */
   readonly port: number;
+  /** Whether inbound links must carry header MACs. */
   readonly strict: boolean;
   /** Native core version (for example `2.0.0-alpha.10`). */
   readonly version: string;
@@ -722,30 +757,22 @@ export interface RealNode extends AsyncDisposable {
  * A non-strict node is what the bindings' examples run; a strict one requires the header MAC on
  * every inbound link, like the `slim` binary, which is the harder target for interop.
  */
-export async function startRealNode(
-  options: RealNodeOptions = {},
-): Promise<RealNode> {
+export async function startRealNode(options: RealNodeOptions = {}): Promise<RealNode> {
   ensurePeerInstalled();
   const strict = options.strict ?? false;
   const attempts = options.port === undefined ? 3 : 1;
   let lastError: unknown;
   for (let i = 0; i < attempts; i++) {
     const port = options.port ?? freePort();
-    const peer = new PeerProcess(
-      `real node :${port}${strict ? " (strict)" : ""}`,
-      [
-        "node",
-        "--endpoint",
-        `127.0.0.1:${port}`,
-        ...(strict ? ["--strict"] : []),
-      ],
-      options.rustLog,
-    );
+    const label = `real node :${port}${strict ? " (strict)" : ""}`;
+    const args = ["node", "--endpoint", `127.0.0.1:${port}`, ...(strict ? ["--strict"] : [])];
+    const peer = new PeerProcess(label, args, options.rustLog);
     try {
-      const ready = (await awaitReady(
-        peer,
-        options.startTimeoutMs ?? 20_000,
-      )) as NodeReadyEvent;
+      const ready = await awaitReady(peer, options.startTimeoutMs ?? 20_000);
+      if (ready.event !== "ready" || ready.role !== "node") {
+        await peer.close();
+        throw new SlimError("protocol", `${label}: unexpected ready ${JSON.stringify(ready)}`);
+      }
       const stop = () => peer.close();
       return {
         endpoint: ready.endpoint,
@@ -759,9 +786,7 @@ export async function startRealNode(
       };
     } catch (err) {
       lastError = err;
-      if (!(err instanceof SlimError && /already in use/.test(err.message))) {
-        throw err;
-      }
+      if (!(err instanceof SlimError && /already in use/.test(err.message))) throw err;
     }
   }
   throw lastError;
@@ -776,6 +801,7 @@ export interface NextMessageOptions {
   sid?: number;
   /** Default 10 s. */
   timeoutMs?: number;
+  /** Further condition; non-matching messages stay available to later calls. */
   filter?: (m: MessageEvent) => boolean;
 }
 
@@ -798,31 +824,15 @@ export class RealApp implements AsyncDisposable {
   /** Same as {@link startRealApp}. */
   static async start(options: RealAppOptions): Promise<RealApp> {
     ensurePeerInstalled();
-    const args = [
-      "app",
-      "--name",
-      options.name,
-      "--endpoint",
-      options.endpoint,
-    ];
+    const args = ["app", "--name", options.name, "--endpoint", options.endpoint];
     if (options.secret !== undefined) args.push("--secret", options.secret);
-    else if (options.jwt !== undefined) {
-      args.push("--jwt", JSON.stringify(options.jwt));
-    } else {throw new ConfigError(
-        "startRealApp needs a secret or a jwt identity",
-      );}
-    const peer = new PeerProcess(
-      `real app ${options.name}`,
-      args,
-      options.rustLog,
-    );
+    else if (options.jwt !== undefined) args.push("--jwt", JSON.stringify(options.jwt));
+    else throw new ConfigError("startRealApp needs a secret or a jwt identity");
+    const peer = new PeerProcess(`real app ${options.name}`, args, options.rustLog);
     const ready = await awaitReady(peer, options.startTimeoutMs ?? 20_000);
-    if (ready.role !== "app") {
+    if (ready.event !== "ready" || ready.role !== "app") {
       await peer.close();
-      throw new SlimError(
-        "protocol",
-        `${peer.label}: unexpected ready ${JSON.stringify(ready)}`,
-      );
+      throw new SlimError("protocol", `${peer.label}: unexpected ready ${JSON.stringify(ready)}`);
     }
     return new RealApp(peer, ready);
   }
@@ -865,11 +875,7 @@ export class RealApp implements AsyncDisposable {
   /** Opens a session; for p2p it resolves once the peer has joined. */
   createSession(options: CreateSessionOptions): Promise<SessionInfo & Elapsed> {
     const timeoutMs = options.timeoutMs ?? 30_000;
-    return this.#peer.request(
-      "createSession",
-      { ...options, timeoutMs },
-      timeoutMs + 5000,
-    );
+    return this.#peer.request("createSession", { ...options, timeoutMs }, timeoutMs + 5000);
   }
 
   /** The next incoming session not yet returned by `listen` (it may already have arrived). */
@@ -879,39 +885,19 @@ export class RealApp implements AsyncDisposable {
   }
 
   /** Invites `name` into a group session; resolves when the real moderator's handle does. */
-  invite(
-    sid: number,
-    name: string,
-    options: TimeoutOption = {},
-  ): Promise<Elapsed> {
+  invite(sid: number, name: string, options: TimeoutOption = {}): Promise<Elapsed> {
     const timeoutMs = options.timeoutMs ?? 30_000;
-    return this.#peer.request(
-      "invite",
-      { sid, name, timeoutMs },
-      timeoutMs + 5000,
-    );
+    return this.#peer.request("invite", { sid, name, timeoutMs }, timeoutMs + 5000);
   }
 
   /** Removes `name` from a group session. */
-  remove(
-    sid: number,
-    name: string,
-    options: TimeoutOption = {},
-  ): Promise<Elapsed> {
+  remove(sid: number, name: string, options: TimeoutOption = {}): Promise<Elapsed> {
     const timeoutMs = options.timeoutMs ?? 30_000;
-    return this.#peer.request(
-      "remove",
-      { sid, name, timeoutMs },
-      timeoutMs + 5000,
-    );
+    return this.#peer.request("remove", { sid, name, timeoutMs }, timeoutMs + 5000);
   }
 
   /** Publishes to the session; reliable sessions resolve once every ack is in. */
-  publish(
-    sid: number,
-    data: string | Uint8Array,
-    options: PublishOptions = {},
-  ): Promise<Elapsed> {
+  publish(sid: number, data: string | Uint8Array, options: PublishOptions = {}): Promise<Elapsed> {
     const timeoutMs = options.timeoutMs ?? 30_000;
     return this.#peer.request(
       "publish",
@@ -957,11 +943,7 @@ export class RealApp implements AsyncDisposable {
   /** Deletes (hard-closes) a session; resolves when the real session task has ended. */
   deleteSession(sid: number, options: TimeoutOption = {}): Promise<Elapsed> {
     const timeoutMs = options.timeoutMs ?? 30_000;
-    return this.#peer.request(
-      "deleteSession",
-      { sid, timeoutMs },
-      timeoutMs + 5000,
-    );
+    return this.#peer.request("deleteSession", { sid, timeoutMs }, timeoutMs + 5000);
   }
 
   /**
@@ -972,8 +954,7 @@ export class RealApp implements AsyncDisposable {
     const { sid, filter } = options;
     const e = await this.#peer.waitEvent(
       (e) =>
-        e.event === "message" && (sid === undefined || e.sid === sid) &&
-        (!filter || filter(e)),
+        e.event === "message" && (sid === undefined || e.sid === sid) && (!filter || filter(e)),
       options.timeoutMs ?? 10_000,
       `a message${sid === undefined ? "" : ` on sid ${sid}`}`,
       true,
@@ -982,18 +963,10 @@ export class RealApp implements AsyncDisposable {
   }
 
   /** The first event (past or future) matching `predicate`. */
-  waitFor<E extends PeerEvent>(
-    predicate: (e: PeerEvent) => e is E,
-    timeoutMs?: number,
-  ): Promise<E>;
-  waitFor(
-    predicate: (e: PeerEvent) => boolean,
-    timeoutMs?: number,
-  ): Promise<PeerEvent>;
-  waitFor(
-    predicate: (e: PeerEvent) => boolean,
-    timeoutMs = 10_000,
-  ): Promise<PeerEvent> {
+  waitFor<E extends PeerEvent>(predicate: (e: PeerEvent) => e is E, timeoutMs?: number): Promise<E>;
+  /** The first event (past or future) for which `predicate` holds. */
+  waitFor(predicate: (e: PeerEvent) => boolean, timeoutMs?: number): Promise<PeerEvent>;
+  waitFor(predicate: (e: PeerEvent) => boolean, timeoutMs = 10_000): Promise<PeerEvent> {
     return this.#peer.waitEvent(predicate, timeoutMs, "the awaited event");
   }
 
@@ -1002,14 +975,13 @@ export class RealApp implements AsyncDisposable {
     return this.#peer.close();
   }
 
+  /** Same as {@link RealApp.close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 }
 
-function payload(
-  data: string | Uint8Array,
-): { text: string } | { b64: string } {
+function payload(data: string | Uint8Array): { text: string } | { b64: string } {
   if (typeof data === "string") return { text: data };
   let bin = "";
   for (const b of data) bin += String.fromCharCode(b);
