@@ -118,21 +118,8 @@ function serverWarnings(
   path: string,
   warn: (path: string, message: string) => void,
 ): void {
-  if (server.address.kind === "unix") {
-    warn(
-      `${path}.endpoint`,
-      "Unix domain socket servers are not implemented by slim-ts yet (ignored)",
-    );
-  }
   if (server.address.kind === "websocket") {
     warn(`${path}.endpoint`, "WebSocket servers are not implemented by slim-ts yet (ignored)");
-  }
-  if (server.auth.type !== "none") {
-    // Deliberately loud: the operator believes this endpoint is protected and it is not.
-    warn(
-      `${path}.auth`,
-      `${server.auth.type} authentication is NOT enforced by slim-ts yet: any client can connect`,
-    );
   }
   spireWarnings(server.tls, `${path}.tls`, warn);
   if (server.tls.clientCa.type === "spire") {

@@ -22,7 +22,7 @@ import { Router } from "./router.ts";
 
 /** One data-plane listener. */
 export interface NodeServerOptions {
-  /** `host:port` or `[ipv6]:port` (SLIM YAML `servers[].endpoint`). */
+  /** `host:port`, `[ipv6]:port` or `unix:///path` (SLIM YAML `servers[].endpoint`). */
   endpoint: string;
   /** TLS material; absent for `tls.insecure: true`. */
   tls?: ServerTls;
@@ -43,7 +43,9 @@ export interface NodeServerOptions {
   /** @default 5000 (SLIM YAML `negotiation_timeout_secs`) */
   negotiationTimeoutMs?: number;
   /** Transport authentication of incoming calls (SLIM YAML `auth`). */
-  authorize?: (headers: Record<string, string | string[] | undefined>) => AuthDecision;
+  authorize?: (
+    headers: Record<string, string | string[] | undefined>,
+  ) => AuthDecision | Promise<AuthDecision>;
 }
 
 /** Options of {@link SlimNode.start}. */
@@ -60,17 +62,32 @@ export interface NodeOptions {
 export interface NodeAddress {
   endpoint: string;
   host: string;
+  /** Bound port (0 for Unix sockets). */
   port: number;
+  /** Socket path for `unix://` endpoints. */
+  path?: string;
   tls: boolean;
 }
 
-/** Splits `host:port` / `[v6]:port`. Throws {@link ConfigError}. */
-export function parseHostPort(endpoint: string): { host: string; port: number } {
+/** Where a server listens: TCP host and port, or a Unix socket path. */
+export interface ListenAddress {
+  host: string;
+  port: number;
+  path?: string;
+}
+
+/** Parses `host:port`, `[v6]:port` or `unix:///path`. Throws {@link ConfigError}. */
+export function parseListenAddress(endpoint: string): ListenAddress {
+  if (endpoint.startsWith("unix://")) {
+    const path = endpoint.slice("unix://".length);
+    if (path === "") throw new ConfigError(`invalid server endpoint ${JSON.stringify(endpoint)}`);
+    return { host: "", port: 0, path };
+  }
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(endpoint) ?? /^([^:]+):(\d+)$/.exec(endpoint);
   const port = m ? Number(m[2]) : NaN;
   if (!m || !(port >= 0 && port <= 65535)) {
     throw new ConfigError(
-      `invalid server endpoint ${JSON.stringify(endpoint)}: expected host:port`,
+      `invalid server endpoint ${JSON.stringify(endpoint)}: expected host:port or unix:///path`,
     );
   }
   return { host: m[1], port };
@@ -108,10 +125,11 @@ export class SlimNode {
   }
 
   async #listen(s: NodeServerOptions): Promise<void> {
-    const { host, port } = parseHostPort(s.endpoint);
+    const { host, port, path } = parseListenAddress(s.endpoint);
     const server = await GrpcServer.listen({
       host,
       port,
+      path,
       tls: s.tls,
       maxMessageSize: s.maxMessageSize,
       maxFrameSize: s.maxMessageSize,
@@ -125,10 +143,16 @@ export class SlimNode {
       onChannel: (transport) => this.serve(transport, s),
     });
     this.#servers.push(server);
-    const address = { endpoint: s.endpoint, host, port: server.port, tls: s.tls !== undefined };
+    const address = {
+      endpoint: s.endpoint,
+      host,
+      port: path === undefined ? server.port : 0,
+      path,
+      tls: s.tls !== undefined,
+    };
     this.addresses.push(address);
     this.#log.info("dataplane server listening", {
-      endpoint: `${host}:${server.port}`,
+      endpoint: path === undefined ? `${host}:${server.port}` : `unix://${path}`,
       tls: address.tls,
       require_header_mac: s.requireHeaderMac ?? true,
     });

@@ -22,7 +22,7 @@ import {
   KIND_SUBSCRIPTION_ACK,
   KIND_UNSUBSCRIBE,
   MessageView,
-  NameView,
+  type NameView,
 } from "../wire/message_view.ts";
 import { Cursor } from "../wire/protowire.ts";
 import { SubscriptionTable, UnsubscribeError } from "./subscription_table.ts";

@@ -32,10 +32,12 @@ export type AuthDecision =
 
 /** Options of {@link GrpcServer.listen}. */
 export interface GrpcServerOptions {
-  /** Host to bind (`0.0.0.0`, `127.0.0.1`, `::`). */
+  /** Host to bind (`0.0.0.0`, `127.0.0.1`, `::`); ignored with `path`. */
   host: string;
   /** Port to bind; 0 picks a free one. */
   port: number;
+  /** Unix domain socket path to bind instead of a TCP port. */
+  path?: string;
   /** TLS material; absent means cleartext h2c. */
   tls?: ServerTls;
   /** @default 4 MiB (SLIM YAML `max_frame_size`, MiB) */
@@ -100,17 +102,16 @@ export class GrpcServer {
       })
       : http2.createServer(common);
     await new Promise<void>((resolve, reject) => {
+      const where = options.path ?? `${options.host}:${options.port}`;
       const onError = (e: Error) =>
-        reject(
-          new TransportError(`cannot listen on ${options.host}:${options.port}: ${e.message}`, {
-            cause: e,
-          }),
-        );
+        reject(new TransportError(`cannot listen on ${where}: ${e.message}`, { cause: e }));
       server.once("error", onError);
-      server.listen(options.port, options.host, () => {
+      const done = () => {
         server.off("error", onError);
         resolve();
-      });
+      };
+      if (options.path !== undefined) server.listen(options.path, done);
+      else server.listen(options.port, options.host, done);
     });
     const addr = server.address();
     const port = typeof addr === "object" && addr ? addr.port : options.port;
@@ -125,7 +126,9 @@ export class GrpcServer {
     const maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     server.on("error", (e: Error) => log.error("server error", { error: e.message }));
     // The raw socket, before TLS or HTTP/2 wrap it: Nagle off for every accepted connection.
-    server.on("connection", (socket: Socket) => socket.setNoDelay(true));
+    server.on("connection", (socket: Socket) => {
+      if (options.path === undefined) socket.setNoDelay(true);
+    });
     // Without a listener some runtimes leave the socket of a failed session open.
     server.on("sessionError", () => {});
     server.on("session", (session: http2.ServerHttp2Session) => {
@@ -153,7 +156,11 @@ export class GrpcServer {
     });
     server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
       const socket = stream.session?.socket;
-      const remote = socket ? `${socket.remoteAddress}:${socket.remotePort}` : "unknown";
+      const remote = options.path !== undefined
+        ? `unix:${options.path}`
+        : socket
+        ? `${socket.remoteAddress}:${socket.remotePort}`
+        : "unknown";
       stream.on("error", () => {});
       const path = headers[":path"];
       if (path !== OPEN_CHANNEL_PATH) {

@@ -1,0 +1,28 @@
+/**
+ * slim-ts: a TypeScript implementation of SLIM (Secure Low-latency Interactive Messaging),
+ * wire-compatible with SLIM 2.0.0-alpha.10.
+ *
+ * ```ts
+ * import { SlimNode } from "./lib/mod.ts";
+ * const node = await SlimNode.start({ servers: [{ endpoint: "127.0.0.1:46357" }] });
+ * // ... later
+ * await node.stop();
+ * ```
+ * @module
+ */
+export * from "./errors.ts";
+export { createLogger, type Logger, type LoggerOptions, type LogLevel } from "./log.ts";
+export { formatId, idFromIdentity, Name, NULL_ID, parseId } from "./names/name.ts";
+export {
+  type ListenAddress,
+  type NodeAddress,
+  type NodeOptions,
+  type NodeServerOptions,
+  parseListenAddress,
+  SlimNode,
+} from "./node/node.ts";
+export { nodeOptionsFromService } from "./node/from_config.ts";
+export { defaultConfig, loadConfig, parseConfig, type SlimConfig } from "./config/mod.ts";
+export type { CloseInfo, Transport } from "./transport/transport.ts";
+export { memoryPair } from "./transport/memory.ts";
+export { COMPATIBLE_SLIM, VERSION } from "./version.ts";
