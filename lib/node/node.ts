@@ -276,16 +276,17 @@ export class SlimNode {
 
 async function closeQuietly(transport: Transport, status: number, message: string): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let closed = false;
   try {
     // Bound the wait: a peer that never half-closes must not hold the task forever.
     await Promise.race([
-      transport.close(status, message),
+      transport.close(status, message).then(() => closed = true),
       new Promise((r) => timer = setTimeout(r, 2000)),
     ]);
   } catch {
-    // Already gone.
+    closed = true;
   } finally {
     clearTimeout(timer);
   }
-  transport.abort();
+  if (!closed) transport.abort();
 }

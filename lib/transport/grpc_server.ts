@@ -141,8 +141,9 @@ export class GrpcServer {
       const peer = `${session.socket?.remoteAddress}:${session.socket?.remotePort}`;
       session.on("error", (e: Error) => {
         // A peer that does not speak HTTP/2 (or breaks it) loses its connection, nothing more.
+        // The runtime tears the session down itself: destroying it again from this handler
+        // trips an nghttp2 assertion in Deno 2.9 (GOAWAY over a half-freed stream list).
         log.info("http2 connection error", { peer, error: e.message });
-        session.destroy();
       });
       const timers = this.#keepalive(session, options);
       session.once("close", () => {

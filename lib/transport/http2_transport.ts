@@ -41,6 +41,7 @@ export class Http2Transport implements Transport {
   #statusMessage = "";
   #ending = false;
   #aborted = false;
+  #finished = false;
 
   constructor(stream: Http2Stream, options: Http2TransportOptions) {
     this.remote = options.remote;
@@ -86,6 +87,7 @@ export class Http2Transport implements Transport {
     }
     this.closed = new Promise((resolve) => {
       stream.once("close", () => {
+        this.#finished = true;
         this.#writer.discard();
         this.#congested = false;
         for (const w of this.#drainWaiters) w();
@@ -99,13 +101,23 @@ export class Http2Transport implements Transport {
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array[]> {
-    // Paused-mode reading rather than `for await` over the stream: leaving such a loop on a
-    // protocol error would destroy the stream, and the peer must get our trailers instead.
+    // Flowing mode with an explicit queue rather than `for await` over the stream: leaving such
+    // a loop on a protocol error would destroy the stream, and the peer must get our trailers.
+    // The stream is paused while the consumer lags, which propagates HTTP/2 flow control.
     const s = this.#stream;
+    let queue: Uint8Array[] = [];
     let wake: (() => void) | undefined;
     let ended = false;
     let failure: Error | undefined;
-    const onReadable = () => wake?.();
+    const onData = (chunk: Uint8Array) => {
+      queue.push(chunk);
+      if (queue.length >= 64) s.pause();
+      if (wake) {
+        const w = wake;
+        wake = undefined;
+        w();
+      }
+    };
     const onEnd = () => {
       ended = true;
       wake?.();
@@ -114,16 +126,18 @@ export class Http2Transport implements Transport {
       failure ??= e;
       wake?.();
     };
-    s.on("readable", onReadable);
+    s.on("data", onData);
     s.on("end", onEnd);
     s.on("close", onEnd);
     s.on("error", onError);
     try {
       while (true) {
-        const chunk = s.read() as Uint8Array | null;
-        if (chunk !== null) {
+        if (queue.length > 0) {
+          const chunks = queue;
+          queue = [];
+          if (s.isPaused()) s.resume();
           const batch: Uint8Array[] = [];
-          this.#deframer.push(chunk, batch);
+          for (const c of chunks) this.#deframer.push(c, batch);
           if (batch.length > 0) yield batch;
           continue;
         }
@@ -133,12 +147,12 @@ export class Http2Transport implements Transport {
             cause: failure,
           });
         }
-        if (ended || s.readableEnded) break;
+        if (ended) break;
         await new Promise<void>((resolve) => wake = resolve);
         wake = undefined;
       }
     } finally {
-      s.off("readable", onReadable);
+      s.off("data", onData);
       s.off("end", onEnd);
       s.off("close", onEnd);
       s.off("error", onError);
@@ -184,11 +198,13 @@ export class Http2Transport implements Transport {
   }
 
   abort(reason?: Error): void {
-    if (this.#aborted) return;
+    if (this.#aborted || this.#finished) return;
     this.#aborted = true;
     this.#writer.discard();
     const s = this.#stream;
-    if (!s.destroyed) {
+    // Never reset a stream the HTTP/2 layer has already closed: Deno's nghttp2 binding corrupts
+    // its closed-stream list and later aborts the process on GOAWAY.
+    if (!s.destroyed && !s.closed) {
       s.close(constants.NGHTTP2_CANCEL);
       if (reason) s.destroy();
     }

@@ -745,6 +745,8 @@ export interface RealNode extends AsyncDisposable {
   readonly strict: boolean;
   /** Native core version (for example `2.0.0-alpha.10`). */
   readonly version: string;
+  /** Pid of the process running the native node (for CPU accounting in benchmarks). */
+  readonly pid: number;
   /** The node's recent log lines, for failure messages. */
   stderrTail(lines?: number): string;
   /** Stops the process; safe to call more than once. */
@@ -780,6 +782,7 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
         port: ready.port,
         strict: ready.strict,
         version: ready.version,
+        pid: ready.pid,
         stderrTail: (lines?: number) => peer.stderrTail(lines),
         stop,
         [Symbol.asyncDispose]: stop,
