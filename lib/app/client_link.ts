@@ -17,7 +17,7 @@ import { type Clock, systemClock, type TimerHandle } from "../clock.ts";
 import { Link } from "../link/link.ts";
 import { createLogger, type Logger } from "../log.ts";
 import type { Name } from "../names/name.ts";
-import { type ClientTls, dialGrpc, type DialedChannel } from "../transport/grpc_client.ts";
+import { type ClientTls, type DialedChannel, dialGrpc } from "../transport/grpc_client.ts";
 import {
   decodeMessage,
   DEFAULT_TTL,
