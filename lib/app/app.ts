@@ -61,6 +61,7 @@ import { Session } from "../session/session.ts";
 import type { SessionCore } from "../session/session_core.ts";
 import type { BackoffConfig } from "../config/schema.ts";
 import { ClientLink, type LinkEvent } from "./client_link.ts";
+import { defaultMlsFactory } from "./mls_factory.ts";
 
 /** Options of {@link App.connect}. */
 export interface AppOptions {
@@ -82,10 +83,8 @@ export interface AppOptions {
   connectTimeoutMs?: number;
   /** @default true */
   requireHeaderMac?: boolean;
-  /** Creates the MLS state of sessions that use MLS (the default uses `lib/mls`). */
-  mls?:
-    | MlsFactory
-    | ((app: { provider: IdentityProvider; verifier: IdentityVerifier }) => MlsFactory);
+  /** Creates the MLS state of sessions that use MLS. @default MLS on ts-mls (`lib/mls`) */
+  mls?: MlsFactory;
   logger?: Logger;
   clock?: Clock;
 }
@@ -107,7 +106,7 @@ export class App implements SessionHost {
   readonly #events = new AsyncQueue<AppEvent>();
   readonly #names = new Map<string, Name>();
   readonly #keys = new VerifyKeyCache();
-  readonly #mls: MlsFactory | undefined;
+  readonly #mls: MlsFactory;
   #closing: Promise<void> | undefined;
 
   private constructor(init: {
@@ -117,7 +116,7 @@ export class App implements SessionHost {
     link: ClientLink;
     clock: Clock;
     logger: Logger;
-    mls: MlsFactory | undefined;
+    mls: MlsFactory;
   }) {
     this.name = init.name;
     this.identity = init.identity;
@@ -144,7 +143,8 @@ export class App implements SessionHost {
       headers.authorization = "Basic " +
         btoa(`${options.basicAuth.username}:${options.basicAuth.password}`);
     }
-    let app: App | undefined;
+    // The link delivers into the app, which exists only once the link does.
+    const holder: { app?: App } = {};
     const link = await ClientLink.connect({
       endpoint: options.endpoint,
       tls: options.tls,
@@ -155,22 +155,12 @@ export class App implements SessionHost {
       logger,
       clock,
     }, (m) => {
-      // Messages can only arrive after the subscription below, when `app` exists.
-      if (app) app.#dispatch(m);
+      if (holder.app) holder.app.#dispatch(m);
     });
-    let mls: MlsFactory | undefined;
-    if (typeof options.mls === "function") {
-      mls = options.mls.length === 0 ? options.mls as MlsFactory : (options.mls as (
-        a: { provider: IdentityProvider; verifier: IdentityVerifier },
-      ) => MlsFactory)(
-        { provider, verifier },
-      );
-    } else {
-      const { defaultMlsFactory } = await import("./mls_factory.ts");
-      mls = defaultMlsFactory({ provider, verifier, logger });
-    }
-    app = new App({ name, identity: provider, verifier, link, clock, logger, mls });
-    link.onEvent = (e) => app!.#events.push(e);
+    const mls = options.mls ?? defaultMlsFactory({ provider, verifier, logger });
+    const app = new App({ name, identity: provider, verifier, link, clock, logger, mls });
+    holder.app = app;
+    link.onEvent = (e) => app.#events.push(e);
     try {
       await link.subscribe(name, name, () => provider.token());
     } catch (e) {
@@ -271,9 +261,8 @@ export class App implements SessionHost {
     throw new SessionError(`cannot derive distinct channel ids for ${channel}`);
   }
 
-  async #createMls() {
-    if (!this.#mls) throw new SessionError("MLS is not available in this app");
-    return await this.#mls();
+  #createMls() {
+    return this.#mls();
   }
 
   // -------------------------------------------------------------------------------------------
