@@ -1,17 +1,408 @@
 /**
- * `slim client`: run a SLIM app from the command line.
+ * `slim client`: a SLIM app on the command line, with the reference examples' flags.
+ *
+ * Roles, chosen by flags:
+ * - group moderator (`--remote CHANNEL --invites NAME...`): creates the group, invites, publishes
+ *   each line read from standard input, closes the group on `exit`/`quit`/EOF;
+ * - group participant (no `--remote`, no `--p2p`): waits for an invitation, prints what the
+ *   group says, publishes each line read, leaves on `exit`/`quit`/EOF;
+ * - point-to-point sender (`--p2p --remote NAME --message TEXT [--iterations N]`): sends and
+ *   prints each reply;
+ * - point-to-point receiver (`--p2p`, no `--remote`): answers every message it receives.
+ *
+ * Received messages print as `<local> -> Received message from <source>: <text>`.
  * @module
  */
-import { UsageError } from "../errors.ts";
+import { readFile } from "node:fs/promises";
+import process from "node:process";
+import { createInterface } from "node:readline";
+import { App, type AppOptions } from "../app/app.ts";
+import { connectionFromClientConfig } from "../app/from_config.ts";
+import { parseClientConfig } from "../config/mod.ts";
+import { ConfigError, SlimError, UsageError } from "../errors.ts";
+import type { IdentityOptions } from "../identity/identity.ts";
+import { jwksFromSpireBundle } from "../identity/spire_bundle.ts";
+import { MIN_SECRET_BYTES } from "../identity/shared_secret.ts";
+import { createLogger, type LogLevel, parseLogLevel } from "../log.ts";
+import { Name } from "../names/name.ts";
+import type { Session } from "../session/session.ts";
+import type { ReceivedMessage } from "../session/session_core.ts";
+import { parseFlags } from "./args.ts";
 import type { Console } from "./console.ts";
 
 /** Help text of the client command. */
 export const CLIENT_HELP = `Run a SLIM app.
 
 Usage:
-  slim client --local org/ns/name [options]`;
+  slim client --local ORG/NS/NAME [connection] [identity] [role options]
 
-/** Runs the client command. */
-export function runClient(_args: readonly string[], _out: Console): Promise<number> {
-  return Promise.reject(new UsageError("slim client is not available in this build yet"));
+Connection (one of):
+  --slim JSON              client config as JSON, e.g. '{"endpoint":"http://localhost:46357","tls":{"insecure":true}}'
+  --slim-config FILE       the same, from a file
+  --endpoint URL           short form: http://host:port (default http://localhost:46357)
+
+Identity (one of):
+  --shared-secret SECRET   shared secret (real SLIM apps require at least 32 bytes)
+  --jwt FILE               PEM key minting this app's JWTs (RS256 unless --jwt-algorithm)
+    --spire-trust-bundle FILE  JSON map of trust domain -> base64 JWKS, to verify peers' JWTs
+    --jwks FILE                a plain JWKS file instead of the bundle
+    --audience A               audience (repeatable or comma-separated)
+    --jwt-algorithm ALG        RS256, ES256, EdDSA, HS256, ...
+
+Roles:
+  --remote ORG/NS/NAME     group channel (with --invites) or p2p peer (with --p2p)
+  --invites ORG/NS/NAME    invite a participant (repeatable or comma-separated): moderator
+  --p2p                    point-to-point session instead of a group
+  --message TEXT           p2p: message to send (sender mode)
+  --iterations N           p2p: request/reply cycles (default 10)
+  --enable-mls             end-to-end encryption with MLS
+  --log-level LEVEL        error, warn, info, debug, trace (default warn)
+
+Without --remote the app waits for an invitation (group) or a session (--p2p). Lines read from
+standard input are published (a 'message>' prompt when it is a terminal); 'exit', 'quit' or end
+of input leaves cleanly.`;
+
+interface ClientArgs {
+  local: Name;
+  remote?: Name;
+  invites: Name[];
+  p2p: boolean;
+  message?: string;
+  iterations: number;
+  mls: boolean;
+  logLevel: LogLevel | "off";
+}
+
+function names(values: string[] | undefined, flag: string): Name[] {
+  const out: Name[] = [];
+  for (const v of values ?? []) {
+    for (const part of v.split(",").map((s) => s.trim()).filter(Boolean)) {
+      out.push(parseName(part, flag));
+    }
+  }
+  return out;
+}
+
+function parseName(text: string, flag: string): Name {
+  try {
+    return Name.parse(text);
+  } catch (e) {
+    throw new UsageError(`--${flag}: ${(e as Error).message}`);
+  }
+}
+
+/** Runs the client command; resolves with the exit status. */
+export async function runClient(args: readonly string[], out: Console): Promise<number> {
+  const { flags, positional } = parseFlags(args, {
+    local: { kind: "string" },
+    remote: { kind: "string" },
+    slim: { kind: "string" },
+    "slim-config": { kind: "string" },
+    endpoint: { kind: "string" },
+    "shared-secret": { kind: "string" },
+    jwt: { kind: "string" },
+    "jwt-algorithm": { kind: "string" },
+    "spire-trust-bundle": { kind: "string" },
+    jwks: { kind: "string" },
+    audience: { kind: "string", repeat: true },
+    invites: { kind: "string", repeat: true },
+    p2p: { kind: "boolean" },
+    message: { kind: "string" },
+    iterations: { kind: "string" },
+    "enable-mls": { kind: "boolean" },
+    "log-level": { kind: "string" },
+  });
+  if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]}`);
+  if (!flags.local) throw new UsageError("missing --local ORG/NS/NAME");
+  const iterations = flags.iterations === undefined ? 10 : Number(flags.iterations);
+  if (!Number.isInteger(iterations) || iterations < 1) {
+    throw new UsageError(`--iterations must be a positive integer, got ${flags.iterations}`);
+  }
+  const level = parseLogLevel(String(flags["log-level"] ?? "warn"));
+  if (!level) throw new UsageError(`invalid --log-level ${flags["log-level"]}`);
+  const a: ClientArgs = {
+    local: parseName(String(flags.local), "local"),
+    remote: flags.remote ? parseName(String(flags.remote), "remote") : undefined,
+    invites: names(flags.invites as string[] | undefined, "invites"),
+    p2p: flags.p2p === true,
+    message: flags.message as string | undefined,
+    iterations,
+    mls: flags["enable-mls"] === true,
+    logLevel: level,
+  };
+  if (a.invites.length > 0 && !a.remote) throw new UsageError("--invites needs --remote CHANNEL");
+  if (a.p2p && a.invites.length > 0) {
+    throw new UsageError("--invites is for group sessions, not --p2p");
+  }
+  if (a.message !== undefined && !(a.p2p && a.remote)) {
+    throw new UsageError("--message needs --p2p and --remote");
+  }
+  const connection = await connection_(flags);
+  const identity = await identity_(flags, out);
+  const logger = createLogger("slim", { level: a.logLevel, sink: out.log });
+  let app: App;
+  try {
+    app = await App.connect({ name: a.local, ...connection, identity, logger });
+  } catch (e) {
+    throw SlimError.from(e);
+  }
+  return await run(app, a, out);
+}
+
+async function connection_(
+  flags: Record<string, unknown>,
+): Promise<Omit<AppOptions, "name" | "identity">> {
+  const given = ["slim", "slim-config", "endpoint"].filter((f) => flags[f] !== undefined);
+  if (given.length > 1) throw new UsageError(`use only one of --${given.join(", --")}`);
+  let json: unknown;
+  let source = "--slim";
+  if (flags.slim !== undefined) {
+    try {
+      json = JSON.parse(String(flags.slim));
+    } catch (e) {
+      throw new UsageError(`--slim is not valid JSON: ${(e as Error).message}`);
+    }
+  } else if (flags["slim-config"] !== undefined) {
+    source = String(flags["slim-config"]);
+    let text: string;
+    try {
+      text = await readFile(source, "utf8");
+    } catch (e) {
+      throw new ConfigError(`cannot read ${source}: ${(e as Error).message}`);
+    }
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new ConfigError(`${source} is not valid JSON: ${(e as Error).message}`);
+    }
+  } else {
+    json = {
+      endpoint: String(flags.endpoint ?? "http://localhost:46357"),
+      tls: { insecure: true },
+    };
+    source = "--endpoint";
+  }
+  const config = parseClientConfig(json, source);
+  return await connectionFromClientConfig(config, source);
+}
+
+async function identity_(flags: Record<string, unknown>, out: Console): Promise<IdentityOptions> {
+  if (flags["shared-secret"] !== undefined && flags.jwt !== undefined) {
+    throw new UsageError("use either --shared-secret or --jwt");
+  }
+  if (flags.jwt !== undefined) {
+    const keyFile = String(flags.jwt);
+    const audience = (flags.audience as string[] | undefined)?.flatMap((a) => a.split(","))
+      .map((s) => s.trim()).filter(Boolean);
+    let jwks;
+    if (flags["spire-trust-bundle"] !== undefined) {
+      jwks = jwksFromSpireBundle(
+        await read(String(flags["spire-trust-bundle"]), "--spire-trust-bundle"),
+      );
+    } else if (flags.jwks !== undefined) {
+      try {
+        jwks = JSON.parse(await read(String(flags.jwks), "--jwks"));
+      } catch (e) {
+        if (e instanceof SlimError) throw e;
+        throw new ConfigError(`--jwks ${flags.jwks} is not valid JSON`);
+      }
+    } else {
+      throw new UsageError("--jwt needs --spire-trust-bundle FILE or --jwks FILE to verify peers");
+    }
+    const algorithm = String(flags["jwt-algorithm"] ?? "RS256");
+    return {
+      jwt: {
+        key: { algorithm: algorithm as "RS256", format: "pem", key: { file: keyFile } },
+        issuer: "default-issuer",
+        audience: audience && audience.length > 0 ? audience : ["default-audience"],
+        verifier: {
+          jwks,
+          audience: audience && audience.length > 0 ? audience : ["default-audience"],
+          issuer: "default-issuer",
+        },
+      },
+    };
+  }
+  const secret = flags["shared-secret"];
+  if (secret === undefined) {
+    throw new UsageError("missing identity: --shared-secret SECRET or --jwt FILE");
+  }
+  const bytes = new TextEncoder().encode(String(secret)).length;
+  if (bytes < MIN_SECRET_BYTES) {
+    out.log(
+      `slim: WARNING: the shared secret is ${bytes} bytes. This is NOT secure, and real SLIM apps ` +
+        `(which require at least ${MIN_SECRET_BYTES} bytes) will not accept this app. Use it for ` +
+        "local tutorials with other slim-ts apps only.",
+    );
+  }
+  return { sharedSecret: String(secret), allowShortSecret: bytes < MIN_SECRET_BYTES };
+}
+
+async function read(file: string, flag: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (e) {
+    throw new ConfigError(`${flag}: cannot read ${file}: ${(e as Error).message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function run(app: App, a: ClientArgs, out: Console): Promise<number> {
+  const local = a.local.base;
+  const print = (m: ReceivedMessage) =>
+    out.print(`${local} -> Received message from ${m.source.base}: ${m.text()}`);
+  let stopping = false;
+  const stop = new AbortController();
+  const onSignal = () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    stop.abort(new SlimError("closed", "interrupted"));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    if (a.p2p && a.remote) return await p2pSender(app, a, out, print, stop.signal);
+    if (a.p2p) return await p2pReceiver(app, a, out, print, stop.signal);
+    return await group(app, a, out, print, stop.signal);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await app.close();
+  }
+}
+
+async function p2pSender(
+  app: App,
+  a: ClientArgs,
+  out: Console,
+  print: (m: ReceivedMessage) => void,
+  signal: AbortSignal,
+): Promise<number> {
+  const session = await app.createSession({
+    kind: "point-to-point",
+    peer: a.remote!,
+    mls: a.mls,
+    reliable: { maxRetries: 10, intervalMs: 1000 },
+  });
+  out.log(`slim: session ${session.id} established with ${session.destination}`);
+  for (let i = 0; i < a.iterations && !signal.aborted; i++) {
+    await session.publish(a.message!, { payloadType: "text/plain" });
+    const reply = await session.nextMessage({ timeoutMs: 30_000, signal });
+    print(reply);
+  }
+  await session.close();
+  return 0;
+}
+
+async function p2pReceiver(
+  app: App,
+  a: ClientArgs,
+  out: Console,
+  print: (m: ReceivedMessage) => void,
+  signal: AbortSignal,
+): Promise<number> {
+  out.log(`slim: ${a.local} waiting for sessions`);
+  const serving: Promise<void>[] = [];
+  while (!signal.aborted) {
+    let session: Session;
+    try {
+      session = await app.listen({ signal });
+    } catch {
+      break;
+    }
+    out.log(`slim: new session ${session.id} from ${session.destination}`);
+    serving.push((async () => {
+      for await (const m of session.messages({ signal })) {
+        print(m);
+        await session.reply(m, `${m.text()} from ${app.name}`).catch(() => {});
+      }
+    })());
+  }
+  await Promise.allSettled(serving);
+  return 0;
+}
+
+async function group(
+  app: App,
+  a: ClientArgs,
+  out: Console,
+  print: (m: ReceivedMessage) => void,
+  signal: AbortSignal,
+): Promise<number> {
+  let session: Session;
+  // As in the reference examples, --remote without --invites is a passive participant.
+  if (a.remote && a.invites.length > 0) {
+    session = await app.createSession({
+      kind: "group",
+      channel: a.remote,
+      mls: a.mls,
+      reliable: { maxRetries: 10, intervalMs: 1000 },
+    });
+    for (const invitee of a.invites) {
+      await session.invite(invitee);
+      out.log(`${a.local.base} -> add ${invitee} to the group`);
+    }
+  } else {
+    out.log("slim: waiting for an invitation...");
+    try {
+      session = await app.listen({ signal });
+    } catch {
+      return 0;
+    }
+    out.log(`slim: joined session ${session.id} on ${session.destination.base}`);
+  }
+  const receiving = (async () => {
+    for await (const m of session.messages({ signal })) print(m);
+  })();
+  const lines = readLines(signal);
+  try {
+    for await (const line of lines) {
+      const text = line.trim();
+      if (text === "") continue;
+      if (text === "exit" || text === "quit") break;
+      await session.publish(text, { payloadType: "text/plain" }).catch((e) =>
+        out.log(`slim: could not send: ${(e as Error).message}`)
+      );
+    }
+  } finally {
+    await session.close();
+    await receiving.catch(() => {});
+  }
+  return 0;
+}
+
+/** Lines of standard input; a prompt only when it is a terminal. Ends at EOF or abort. */
+async function* readLines(signal: AbortSignal): AsyncGenerator<string> {
+  const terminal = process.stdin.isTTY === true;
+  const rl = createInterface({
+    input: process.stdin,
+    output: terminal ? process.stdout : undefined,
+    terminal,
+  });
+  if (terminal) rl.setPrompt("message> ");
+  const queue: string[] = [];
+  let ended = false;
+  let wake: (() => void) | undefined;
+  rl.on("line", (l) => {
+    queue.push(l);
+    wake?.();
+  });
+  rl.on("close", () => {
+    ended = true;
+    wake?.();
+  });
+  const onAbort = () => rl.close();
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    while (true) {
+      if (terminal) rl.prompt();
+      while (queue.length === 0 && !ended) await new Promise<void>((r) => wake = r);
+      if (queue.length === 0) return;
+      yield queue.shift()!;
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    rl.close();
+  }
 }
