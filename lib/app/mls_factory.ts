@@ -1,15 +1,15 @@
 /**
- * The default MLS state for sessions (lib/mls on ts-mls).
+ * The default MLS state for sessions: `lib/mls` on ts-mls, bound to the app's identity.
  * @module
  */
-import { SessionError } from "../errors.ts";
 import type { IdentityProvider, IdentityVerifier } from "../identity/identity.ts";
 import type { Logger } from "../log.ts";
+import { MlsMember } from "../mls/mod.ts";
 import type { MlsFactory } from "../session/mls_port.ts";
 
-/** Creates MLS members bound to the app's identity. */
+/** Creates one MLS member per session (its credential holds a token minted at that moment). */
 export function defaultMlsFactory(
-  _app: { provider: IdentityProvider; verifier: IdentityVerifier; logger: Logger },
+  app: { provider: IdentityProvider; verifier: IdentityVerifier; logger: Logger },
 ): MlsFactory {
-  return () => Promise.reject(new SessionError("MLS is not wired in yet"));
+  return () => MlsMember.create({ provider: app.provider, verifier: app.verifier, logger: app.logger });
 }
