@@ -401,7 +401,7 @@ export class App implements SessionHost {
     batch: OutMessage[],
     cipher?: MessageCipher,
   ): Promise<void> {
-    if (this.#link.state === "closed") return;
+    if (this.#linkClosed()) return;
     const token = await this.identity.token();
     for (const m of batch) {
       const publish = create(PublishSchema, {
@@ -435,11 +435,17 @@ export class App implements SessionHost {
         const app = publish.msg!.contentType.value as { blob: Uint8Array };
         app.blob = await cipher.encrypt(m.app.blob, headerAadFromPublish(publish));
       }
+      // The link may have closed while this batch was being stamped: drop quietly then.
+      if (this.#linkClosed()) return;
       this.#link.send(makeMessage({
         messageType: { case: "publish", value: publish },
         metadata: m.metadata ?? {},
       }));
     }
+  }
+
+  #linkClosed(): boolean {
+    return this.#link.state === "closed";
   }
 
   subscribe(name: Name): Promise<void> {

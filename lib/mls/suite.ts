@@ -50,9 +50,15 @@ export function slimCapabilities(): Capabilities {
 export const LEAF_LIFETIME: Lifetime = { notBefore: 0n, notAfter: 0x7fff_ffff_ffff_ffffn };
 
 /**
- * How much old key material a member keeps: ts-mls's defaults (4 past epochs, 10 skipped
- * generations per sender, at most 200 ratchet steps forward), close to mls-rs's in-memory default
- * of 3 past epochs. Messages from an epoch older than that fail to decrypt; SLIM's sender then
- * retransmits them re-encrypted in the current epoch.
+ * How much old key material a member keeps. Past epochs: ts-mls's default of 4 (mls-rs keeps 3);
+ * messages from an older epoch fail to decrypt and SLIM's sender retransmits them re-encrypted in
+ * the current epoch. Generations: far more than ts-mls's defaults (10 skipped keys, 200 steps
+ * forward), because every retransmission and RTX reply is encrypted afresh and so consumes a
+ * generation: a busy sender retransmitting to a slow member easily runs hundreds of generations
+ * ahead of it, and reliable delivery delivers out of order.
  */
-export const KEY_RETENTION: KeyRetentionConfig = { ...defaultKeyRetentionConfig };
+export const KEY_RETENTION: KeyRetentionConfig = {
+  ...defaultKeyRetentionConfig,
+  retainKeysForGenerations: 2_000,
+  maximumForwardRatchetSteps: 20_000,
+};
