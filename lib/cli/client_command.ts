@@ -355,9 +355,17 @@ async function group(
   const receiving = (async () => {
     for await (const m of session.messages({ signal })) print(m);
   })();
-  const lines = readLines(signal);
+  // Input ends the session (exit, quit, EOF); the session ending (closed by the moderator,
+  // removed) ends the input loop.
+  const input = new AbortController();
+  const onAbort = () => input.abort();
+  signal.addEventListener("abort", onAbort, { once: true });
+  session.closed.then((reason) => {
+    if (!input.signal.aborted) out.log(`slim: session ${session.id} ended: ${reason}`);
+    input.abort();
+  });
   try {
-    for await (const line of lines) {
+    for await (const line of readLines(input.signal)) {
       const text = line.trim();
       if (text === "") continue;
       if (text === "exit" || text === "quit") break;
@@ -366,6 +374,8 @@ async function group(
       );
     }
   } finally {
+    signal.removeEventListener("abort", onAbort);
+    input.abort();
     await session.close();
     await receiving.catch(() => {});
   }

@@ -3,6 +3,7 @@
  * configurations (for the `--slim` command-line flag).
  * @module
  */
+import { readFile } from "node:fs/promises";
 import { ConfigError } from "../errors.ts";
 import { DEFAULT_CONFIG_YAML } from "./default.ts";
 import { type ParseNotes, readClientConfig, readSlimConfig } from "./parse.ts";
@@ -59,9 +60,9 @@ export function parseConfig(text: string, options: ParseConfigOptions = {}): Loa
 export async function loadConfig(path: string): Promise<LoadedConfig> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = await readFile(path, "utf8");
   } catch (err) {
-    const why = err instanceof Deno.errors.NotFound
+    const why = (err as { code?: string }).code === "ENOENT"
       ? "file not found"
       : `cannot read file (${err instanceof Error ? err.name : "error"})`;
     throw new ConfigError(why, { file: path, cause: err });

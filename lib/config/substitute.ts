@@ -16,6 +16,8 @@
  * error message or a warning. Errors name the reference and the configuration path instead.
  * @module
  */
+import process from "node:process";
+import { readFileSync } from "node:fs";
 
 /** Where `${env:...}` and `${file:...}` values come from; injectable for tests and embedders. */
 export interface ReferenceSources {
@@ -102,12 +104,13 @@ export function resolveReference(reference: Reference, sources: ReferenceSources
   }
 }
 
+// node:process and node:fs rather than Deno APIs: the same code runs compiled by Bun.
 function defaultEnv(name: string): string | undefined {
-  return Deno.env.get(name);
+  return process.env[name];
 }
 
 function defaultReadFile(path: string): string {
-  return Deno.readTextFileSync(path);
+  return readFileSync(path, "utf8");
 }
 
 /** A short, value-free description of why a lookup failed (e.g. `NotFound`, `NotCapable`). */

@@ -1,0 +1,191 @@
+/**
+ * The `slim` executable end to end: a node and clients in separate processes (the compiled
+ * binary when `SLIM_BIN` is set, as in CI), the tutorials' group chat with MLS, a real SLIM app in
+ * the same group, point-to-point, and command-line errors.
+ */
+import { assert, assertEquals } from "../helpers/assert.ts";
+import { ensurePeerInstalled, freePort, startRealApp } from "../peer/real_peer.ts";
+import { runSlim, SlimProcess } from "./slim_cli.ts";
+
+const SECRET = "cli-test-shared-secret-0123456789-abcdefghijkl";
+
+async function startNode(): Promise<{ node: SlimProcess; url: string; slim: string }> {
+  const port = freePort();
+  const dir = await Deno.makeTempDir();
+  const config = `${dir}/config.yaml`;
+  await Deno.writeTextFile(
+    config,
+    `tracing:\n  log_level: info\nservices:\n  slim/0:\n    dataplane:\n      servers:\n        - endpoint: "127.0.0.1:${port}"\n          tls:\n            insecure: true\n`,
+  );
+  const node = new SlimProcess(["--config", config]);
+  await node.waitFor((l) => l.includes("dataplane server listening"), { stream: "stderr" });
+  const url = `http://127.0.0.1:${port}`;
+  return { node, url, slim: JSON.stringify({ endpoint: url, tls: { insecure: true } }) };
+}
+
+function client(slim: string, local: string, ...extra: string[]): SlimProcess {
+  return new SlimProcess([
+    "client",
+    "--local",
+    local,
+    "--slim",
+    slim,
+    "--shared-secret",
+    SECRET,
+    ...extra,
+  ]);
+}
+
+const received = (local: string, from: string, text: string) => (l: string) =>
+  l === `${local} -> Received message from ${from}: ${text}`;
+
+Deno.test("cli - node, two participants and an MLS moderator, all the slim executable", async () => {
+  const { node, slim } = await startNode();
+  await using _node = node;
+  await using c1 = client(slim, "agntcy/ns/client-1");
+  await using c2 = client(slim, "agntcy/ns/client-2");
+  await c1.waitFor((l) => l.includes("waiting for an invitation"), { stream: "stderr" });
+  await c2.waitFor((l) => l.includes("waiting for an invitation"), { stream: "stderr" });
+  await using mod = client(
+    slim,
+    "agntcy/ns/moderator",
+    "--remote",
+    "agntcy/ns/chat",
+    "--invites",
+    "agntcy/ns/client-1",
+    "--invites",
+    "agntcy/ns/client-2",
+    "--enable-mls",
+  );
+  await mod.waitFor((l) => l.includes("add agntcy/ns/client-2 to the group"), {
+    stream: "stderr",
+  });
+  await mod.write("hello from the moderator");
+  await c1.waitFor(
+    received("agntcy/ns/client-1", "agntcy/ns/moderator", "hello from the moderator"),
+  );
+  await c2.waitFor(
+    received("agntcy/ns/client-2", "agntcy/ns/moderator", "hello from the moderator"),
+  );
+  await c1.write("hi, client-1 here");
+  await mod.waitFor(received("agntcy/ns/moderator", "agntcy/ns/client-1", "hi, client-1 here"));
+  await c2.waitFor(received("agntcy/ns/client-2", "agntcy/ns/client-1", "hi, client-1 here"));
+  // The moderator leaves cleanly: the group closes and the participants exit by themselves.
+  await mod.write("exit");
+  assertEquals((await mod.status).code, 0);
+  assertEquals((await c1.status).code, 0);
+  assertEquals((await c2.status).code, 0);
+  assert(c1.stderr.some((l) => l.includes("ended: closed by the moderator")), c1.stderr.join("\n"));
+});
+
+Deno.test("cli - a real SLIM app participates in the same MLS group", async () => {
+  ensurePeerInstalled();
+  const { node, url, slim } = await startNode();
+  await using _node = node;
+  await using real = await startRealApp({
+    name: "agntcy/ns/real-client",
+    endpoint: url,
+    secret: SECRET,
+  });
+  await using c1 = client(slim, "agntcy/ns/client-1");
+  await c1.waitFor((l) => l.includes("waiting for an invitation"), { stream: "stderr" });
+  await using mod = client(
+    slim,
+    "agntcy/ns/moderator",
+    "--remote",
+    "agntcy/ns/chat",
+    "--invites",
+    "agntcy/ns/client-1,agntcy/ns/real-client",
+    "--enable-mls",
+  );
+  await mod.waitFor((l) => l.includes("add agntcy/ns/real-client to the group"), {
+    stream: "stderr",
+  });
+  const session = await real.listen({ timeoutMs: 10_000 });
+  assert(session.kind === "group");
+  await mod.write("hello everyone");
+  assertEquals(
+    (await real.nextMessage({ sid: session.sid, timeoutMs: 10_000 })).text,
+    "hello everyone",
+  );
+  await c1.waitFor(received("agntcy/ns/client-1", "agntcy/ns/moderator", "hello everyone"));
+  await real.publish(session.sid, "real app speaking");
+  await c1.waitFor(received("agntcy/ns/client-1", "agntcy/ns/real-client", "real app speaking"));
+  await mod.waitFor(received("agntcy/ns/moderator", "agntcy/ns/real-client", "real app speaking"));
+  await mod.endInput();
+  assertEquals((await mod.status).code, 0);
+  await real.waitFor((e) => e.event === "session-closed" && e.sid === session.sid, 10_000);
+});
+
+Deno.test("cli - point-to-point request/reply, with and without MLS", async () => {
+  const { node, slim } = await startNode();
+  await using _node = node;
+  await using receiver = client(slim, "org/ns/b", "--p2p");
+  await receiver.waitFor((l) => l.includes("waiting for sessions"), { stream: "stderr" });
+  for (const mls of [[], ["--enable-mls"]]) {
+    const r = await runSlim([
+      "client",
+      "--local",
+      "org/ns/a",
+      "--slim",
+      slim,
+      "--shared-secret",
+      SECRET,
+      "--remote",
+      "org/ns/b",
+      "--p2p",
+      ...mls,
+      "--message",
+      "ping",
+      "--iterations",
+      "3",
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    const replies = r.stdout.split("\n").filter((l) =>
+      l.startsWith("org/ns/a -> Received message from org/ns/b: ping from org/ns/b/")
+    );
+    assertEquals(replies.length, 3, r.stdout + r.stderr);
+  }
+  await receiver.waitFor(received("org/ns/b", "org/ns/a", "ping"));
+});
+
+Deno.test("cli - errors give one line and the right exit status", async () => {
+  const cases: [string[], number, string][] = [
+    [
+      ["client", "--slim", '{"endpoint":"http://127.0.0.1:1"}', "--shared-secret", SECRET],
+      2,
+      "missing --local",
+    ],
+    [
+      ["client", "--local", "a/b/c", "--slim", "{not json", "--shared-secret", SECRET],
+      2,
+      "--slim is not valid JSON",
+    ],
+    [["client", "--local", "a/b/c", "--frobnicate"], 2, "unknown flag --frobnicate"],
+    [["--config", "/nonexistent/slim.yaml"], 2, "file not found"],
+    [["--nope"], 2, "unknown flag --nope"],
+  ];
+  for (const [args, code, text] of cases) {
+    const r = await runSlim(args);
+    assertEquals(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+    const lines = r.stderr.trim().split("\n");
+    assertEquals(lines.length, 1, r.stderr);
+    assert(lines[0].includes(text), `${args.join(" ")}: ${r.stderr}`);
+  }
+  const port = freePort();
+  const r = await runSlim([
+    "client",
+    "--local",
+    "a/b/c",
+    "--endpoint",
+    `http://127.0.0.1:${port}`,
+    "--shared-secret",
+    SECRET,
+  ]);
+  assertEquals(r.code, 1, r.stderr);
+  assert(r.stderr.includes(`http://127.0.0.1:${port}`), r.stderr);
+  assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+  const v = await runSlim(["--version"]);
+  assertEquals(v.code, 0);
+  assert(v.stdout.includes("slim-ts") && v.stdout.includes("2.0.0-alpha.10"), v.stdout);
+});
