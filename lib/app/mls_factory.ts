@@ -11,5 +11,6 @@ import type { MlsFactory } from "../session/mls_port.ts";
 export function defaultMlsFactory(
   app: { provider: IdentityProvider; verifier: IdentityVerifier; logger: Logger },
 ): MlsFactory {
-  return () => MlsMember.create({ provider: app.provider, verifier: app.verifier, logger: app.logger });
+  return () =>
+    MlsMember.create({ provider: app.provider, verifier: app.verifier, logger: app.logger });
 }
