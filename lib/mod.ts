@@ -3,9 +3,14 @@
  * wire-compatible with SLIM 2.0.0-alpha.10.
  *
  * ```ts
- * import { SlimNode } from "./lib/mod.ts";
+ * import { App, SlimNode } from "./lib/mod.ts";
  * const node = await SlimNode.start({ servers: [{ endpoint: "127.0.0.1:46357" }] });
- * // ... later
+ * const app = await App.connect({
+ *   name: "org/ns/alice",
+ *   endpoint: "http://127.0.0.1:46357",
+ *   identity: { sharedSecret: "a-shared-secret-of-at-least-32-bytes!" },
+ * });
+ * await app.close();
  * await node.stop();
  * ```
  * @module
@@ -26,3 +31,16 @@ export { defaultConfig, loadConfig, parseConfig, type SlimConfig } from "./confi
 export type { CloseInfo, Transport } from "./transport/transport.ts";
 export { memoryPair } from "./transport/memory.ts";
 export { COMPATIBLE_SLIM, VERSION } from "./version.ts";
+export { App, type AppEvent, type AppOptions } from "./app/app.ts";
+export {
+  type ParticipantInfo,
+  type PublishOptions,
+  type ReceivedMessage,
+  Session,
+  type SessionEvent,
+  type SessionState,
+} from "./session/session.ts";
+export type { MlsOptions, ReliableOptions, SessionOptions } from "./session/config.ts";
+export type { IdentityOptions } from "./identity/identity.ts";
+export { MlsMember } from "./mls/mod.ts";
+export { type Clock, FakeClock, systemClock } from "./clock.ts";
