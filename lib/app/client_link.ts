@@ -155,6 +155,7 @@ export class ClientLink {
         linkId: this.linkId,
         nodeId: this.#nodeId,
         requireHeaderMac: o.requireHeaderMac ?? true,
+        negotiationTimeoutMs: o.connectTimeoutMs ?? 10_000,
       });
     } catch (e) {
       channel.destroy();
@@ -164,7 +165,8 @@ export class ClientLink {
           cause: e,
         });
       }
-      throw SlimError.from(e, "link");
+      const err = SlimError.from(e, "link");
+      throw new SlimError(err.code, `${o.endpoint}: ${err.message}`, { cause: e });
     }
     this.#channel = channel;
     this.#link = link;

@@ -14,7 +14,7 @@
 import type { Clock, TimerHandle } from "../clock.ts";
 import type { Name } from "../names/name.ts";
 import { SessionMessageType } from "../wire/codec.ts";
-import { MAX_PUBLISH_ID } from "./config.ts";
+import { MAX_PUBLISH_ID, PRODUCER_BUFFER_SIZE } from "./config.ts";
 import type { OutMessage } from "./host.ts";
 
 const WINDOW = 0x40000000; // 2^30
@@ -32,7 +32,14 @@ export interface Delivery {
 }
 
 /** Non-fatal receive problems surfaced to the application. */
-export type ReceiveProblem = { type: "message-lost"; source: Name; messageId: number };
+export type ReceiveProblem = {
+  type: "message-lost";
+  source: Name;
+  /** The first id lost. */
+  messageId: number;
+  /** How many consecutive ids were lost from `messageId`. @default 1 */
+  count?: number;
+};
 
 interface Rtx {
   timer: TimerHandle | undefined;
@@ -95,7 +102,8 @@ export class DataReceiver {
       return;
     }
     const p = this.#producer(d.source);
-    if (rtxReply) this.#stopRtx(p, d.messageId);
+    // Whatever copy filled it (an RTX reply or the sender's own retransmission), stop asking.
+    this.#stopRtx(p, d.messageId);
     if (p.last === undefined) {
       p.last = d.messageId;
       o.deliver(d);
@@ -111,10 +119,25 @@ export class DataReceiver {
     }
     if (p.buffered.has(d.messageId)) return;
     p.buffered.set(d.messageId, d);
-    // Ask for every id missing between the last delivered and this one.
-    for (let i = 1; i < dist; i++) {
-      const id = (p.last + i) % MODULUS;
+    // Ask for the ids missing between the last delivered and this one — only the newest
+    // PRODUCER_BUFFER_SIZE: the producer cannot have older ones, and asking for a huge gap one
+    // timer per id would let a single forged message exhaust memory.
+    const first = Math.max(1, dist - PRODUCER_BUFFER_SIZE);
+    const base = p.last;
+    for (let i = first; i < dist; i++) {
+      const id = (base + i) % MODULUS;
       if (!p.buffered.has(id) && !p.rtx.has(id) && !p.lost.has(id)) this.#requestRtx(p, id);
+    }
+    if (first > 1) {
+      // Reported once as a range, not one event (or timer) per id.
+      p.last = (base + first - 1) % MODULUS;
+      this.#o.problem({
+        type: "message-lost",
+        source: p.name,
+        messageId: (base + 1) % MODULUS,
+        count: first - 1,
+      });
+      this.#release(p);
     }
   }
 
@@ -124,6 +147,15 @@ export class DataReceiver {
     if (!p || p.last === undefined) return;
     this.#stopRtx(p, messageId);
     this.#markLost(p, messageId);
+  }
+
+  /**
+   * Declares that `name`'s stream starts at id 1 (a P2P peer, a member who joined after us), so
+   * a lost first message is recovered instead of its successor becoming the baseline.
+   */
+  expectFromStart(name: Name): void {
+    const p = this.#producer(name);
+    if (p.last === undefined && p.buffered.size === 0) p.last = 0;
   }
 
   /** Forgets a producer (left or removed): its next message re-baselines. */

@@ -58,6 +58,8 @@ export class DataSender {
   readonly #endpoints = new Map<string, Name>();
   readonly #buffer = new Map<number, Stored>();
   readonly #pending = new Map<number, Pending>();
+  /** Messages someone asked to have retransmitted, kept while they may ask again. */
+  readonly #pinned = new Map<number, { stored: Stored; timer: TimerHandle | undefined }>();
   /** Messages published before any receiver existed. */
   #unsent: Stored[] = [];
   #nextId = 0;
@@ -217,8 +219,12 @@ export class DataSender {
   /** Answers a retransmission request: the stored message again, or an error reply. */
   onRtxRequest(messageId: number, requester: Name): void {
     if (!this.#o.reliable) return;
+    // Look the message up before the request counts as an ack (which may release it), and keep
+    // it while the requester may still ask again, even once 512 newer ones pushed it out.
+    const s = this.#buffer.get(messageId) ?? this.#pending.get(messageId)?.stored ??
+      this.#pinned.get(messageId)?.stored;
+    if (s) this.#pin(s);
     this.onAck(messageId, requester);
-    const s = this.#buffer.get(messageId);
     if (s) {
       this.#o.send([this.#message(s, SessionMessageType.RTX_REPLY, requester)]);
       return;
@@ -233,9 +239,21 @@ export class DataSender {
     }]);
   }
 
+  #pin(s: Stored): void {
+    const old = this.#pinned.get(s.id);
+    this.#o.clock.clearTimeout(old?.timer);
+    const timer = this.#o.clock.setTimeout(
+      () => this.#pinned.delete(s.id),
+      (this.#o.maxRetries + 1) * this.#o.intervalMs,
+    );
+    this.#pinned.set(s.id, { stored: s, timer });
+  }
+
   /** Fails everything outstanding. */
   close(reason = "session closed"): void {
     this.#closed = true;
+    for (const p of this.#pinned.values()) this.#o.clock.clearTimeout(p.timer);
+    this.#pinned.clear();
     for (const [id, p] of this.#pending) {
       this.#o.clock.clearTimeout(p.timer);
       this.#pending.delete(id);

@@ -54,7 +54,7 @@ export type SessionEvent =
   | { type: "participant-removed"; name: Name }
   | { type: "participant-offline"; name: Name }
   | { type: "participant-online"; name: Name }
-  | { type: "message-lost"; source: Name; messageId: number }
+  | { type: "message-lost"; source: Name; messageId: number; count?: number }
   | { type: "closed"; reason: string };
 
 /** A member as listed by `participants()`. */
@@ -353,7 +353,13 @@ export abstract class SessionCore {
       if (receivesData) this.sender.addEndpoint(name);
       this.heartbeat.track(name);
     }
-    if (!known && online) this.events.push({ type: "participant-joined", name });
+    if (!known && online) {
+      // A peer that joins now publishes from id 1 on: a lost first message must be recovered.
+      if (this.state !== "establishing" || this.settings.kind !== "group") {
+        this.receiver.expectFromStart(name);
+      }
+      this.events.push({ type: "participant-joined", name });
+    }
   }
 
   /** Removes a member from roster, endpoints and watches. */
