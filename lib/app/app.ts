@@ -19,7 +19,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { type Clock, systemClock } from "../clock.ts";
-import { ClosedError, SessionError, SlimError } from "../errors.ts";
+import { AuthError, ClosedError, SessionError, SlimError } from "../errors.ts";
 import { headerAadFromPublish, verifyPublishIdentity } from "../identity/header_signature.ts";
 import {
   createIdentity,
@@ -318,8 +318,17 @@ export class App implements SessionHost {
     );
   }
 
+  /** Verifies token and header signature, and that the token belongs to the header source. */
+  async #verify(publish: Publish): Promise<void> {
+    const who = await verifyPublishIdentity(publish, this.verifier, this.#keys);
+    const source = nameFromProto(publish.header!.source);
+    if (idFromIdentity(who.subject) !== source.id) {
+      throw new AuthError(`the identity token is not ${source}'s`);
+    }
+  }
+
   async #answerDiscovery(publish: Publish): Promise<void> {
-    await verifyPublishIdentity(publish, this.verifier, this.#keys);
+    await this.#verify(publish);
     const local = this.#localName(publish);
     if (!local) return;
     const s = publish.session!;
@@ -333,7 +342,7 @@ export class App implements SessionHost {
   }
 
   async #acceptJoin(publish: Publish, metadata: Record<string, string>): Promise<void> {
-    await verifyPublishIdentity(publish, this.verifier, this.#keys);
+    await this.#verify(publish);
     const s = publish.session!;
     if (this.#sessions.has(s.sessionId)) {
       // Raced with another copy: let the session handle it as a duplicate.

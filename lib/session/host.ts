@@ -37,7 +37,10 @@ export interface OutMessage {
 export interface MessageCipher {
   readonly epoch: bigint;
   encrypt(plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
-  decrypt(message: Uint8Array): Promise<{ plaintext: Uint8Array; aad: Uint8Array }>;
+  /** Plaintext, authenticated data and, when known, the sender's SLIM app id. */
+  decrypt(
+    message: Uint8Array,
+  ): Promise<{ plaintext: Uint8Array; aad: Uint8Array; senderAppId?: bigint }>;
 }
 
 /** Services of the app a session runs in. */

@@ -14,6 +14,14 @@ import { type Publish, SessionMessageType } from "../wire/codec.ts";
 import { memberFromProto, participantProto } from "./participants.ts";
 import { randomId, SessionCore, type SessionCoreInit } from "./session_core.ts";
 
+/** Control messages a participant accepts from the moderator only. */
+const MODERATOR_ONLY = new Set([
+  SessionMessageType.GROUP_WELCOME,
+  SessionMessageType.GROUP_UPDATE,
+  SessionMessageType.LEAVE_REQUEST,
+  SessionMessageType.GROUP_CLOSE,
+]);
+
 /** Options of {@link ParticipantSession}. */
 export interface ParticipantInit extends SessionCoreInit {
   /** Who invited us (the join request's source). */
@@ -52,6 +60,16 @@ export class ParticipantSession extends SessionCore {
     const id = publish.session!.messageId;
     const content = publish.msg?.contentType;
     const cmd = content?.case === "commandPayload" ? content.value.commandPayloadType : undefined;
+    if (MODERATOR_ONLY.has(type) && !source.equals(this.moderatorName)) {
+      // The real SLIM does not check this; without it any member could fork the group (commit
+      // an eavesdropper in), close it, or remove others.
+      this.log.warn("rejected control message: only the moderator sends it", {
+        type: SessionMessageType[type],
+        from: String(source),
+        moderator: String(this.moderatorName),
+      });
+      return;
+    }
     switch (type) {
       case SessionMessageType.JOIN_REQUEST:
         if (this.#welcomed) return;

@@ -18,7 +18,7 @@ import { AuthError, SessionError } from "../errors.ts";
 import { headerAadFromPublish, verifyPublishIdentity } from "../identity/header_signature.ts";
 import { VerifyKeyCache } from "../identity/signing_key.ts";
 import type { Logger } from "../log.ts";
-import type { Name } from "../names/name.ts";
+import { idFromIdentity, type Name } from "../names/name.ts";
 import { nameFromProto, type Publish, SessionMessageType, SessionType } from "../wire/codec.ts";
 import { AsyncQueue } from "./async_queue.ts";
 import { SEEN_CONTROL_IDS, type SessionSettings } from "./config.ts";
@@ -222,7 +222,11 @@ export abstract class SessionCore {
     this.heartbeat.seen(source);
     if (type >= COMMAND_MIN) {
       try {
-        await verifyPublishIdentity(publish, this.host.verifier, this.#keys);
+        const who = await verifyPublishIdentity(publish, this.host.verifier, this.#keys);
+        // The token must be the sender's own: its subject is what the source id derives from.
+        if (idFromIdentity(who.subject) !== source.id) {
+          throw new AuthError(`the identity token is not ${source}'s`);
+        }
       } catch (e) {
         this.log.warn("rejected control message", {
           from: String(source),
@@ -290,7 +294,15 @@ export abstract class SessionCore {
     if (this.mls) {
       if (!this.mls.joined) return; // not in the group yet: no ack, the sender retransmits
       try {
-        const { plaintext, aad } = await this.mls.decrypt(app.blob);
+        const { plaintext, aad, senderAppId } = await this.mls.decrypt(app.blob);
+        if (senderAppId !== undefined && senderAppId !== source.id) {
+          // Encrypted by another member than the header claims: MLS says who really sent it.
+          this.log.warn("dropped message: its MLS sender is not its source", {
+            from: String(source),
+            message_id: session.messageId,
+          });
+          return;
+        }
         const percent = this.settings.mls!.headerIntegrityValidationPercent;
         if (percent > 0 && (percent >= 100 || Math.random() * 100 < percent)) {
           const expected = headerAadFromPublish(publish);

@@ -10,7 +10,7 @@ import { SessionError, TimeoutError, TransportError } from "../../lib/errors.ts"
 import { signPublish } from "../../lib/identity/header_signature.ts";
 import { SharedSecretIdentity } from "../../lib/identity/shared_secret.ts";
 import { createLogger } from "../../lib/log.ts";
-import { Name } from "../../lib/names/name.ts";
+import { idFromIdentity, Name } from "../../lib/names/name.ts";
 import { SlimNode } from "../../lib/node/node.ts";
 import type { Session } from "../../lib/session/session.ts";
 import { participantProto } from "../../lib/session/participants.ts";
@@ -33,7 +33,9 @@ import { freePort } from "../peer/real_peer.ts";
 const SECRET = "slim-ts-bad-input-tests-shared-secret-0123456789";
 const OTHER_SECRET = "a-completely-different-shared-secret-9876543210";
 const quiet = createLogger("test", { level: "error" });
-const mallory = Name.parse("org/ns/mallory").withId(0x77n);
+// Mallory's tokens carry this id, and her name's id derives from it (receivers check the match).
+const MALLORY_ID = "org/ns/mallory_TeStTeSt";
+const mallory = Name.parse("org/ns/mallory").withId(idFromIdentity(MALLORY_ID));
 
 interface World {
   node: SlimNode;
@@ -78,7 +80,7 @@ async function world(): Promise<World> {
   const ba = await bob.listen({ timeoutMs: 3000 });
   const raw = await RawClient.connect(url);
   await raw.subscribe(mallory, 7n);
-  const good = new SharedSecretIdentity("org/ns/mallory", SECRET);
+  const good = new SharedSecretIdentity("org/ns/mallory", SECRET, { id: MALLORY_ID });
   return {
     node,
     url,
@@ -183,7 +185,7 @@ async function expectRejected(w: World, bad: Publish, reason: string): Promise<v
 Deno.test("bad input - a discovery request with the wrong secret: no reply, logged with sender and reason", async () => {
   const w = await world();
   try {
-    const eve = new SharedSecretIdentity("org/ns/mallory", OTHER_SECRET);
+    const eve = new SharedSecretIdentity("org/ns/mallory", OTHER_SECRET, { id: MALLORY_ID });
     await expectRejected(
       w,
       await stamp(discovery(w.bob.name.withoutId(), 11), eve),
@@ -205,7 +207,7 @@ Deno.test("bad input - a discovery request with the wrong secret: no reply, logg
 Deno.test("bad input - a join request with the wrong secret creates no session", async () => {
   const w = await world();
   try {
-    const eve = new SharedSecretIdentity("org/ns/mallory", OTHER_SECRET);
+    const eve = new SharedSecretIdentity("org/ns/mallory", OTHER_SECRET, { id: MALLORY_ID });
     await expectRejected(w, await stamp(joinP2p(w.bob.name, 5001, 21), eve), "mac mismatch");
     assert(!w.bob.sessions().includes(5001));
     await stillServing(w, "join");
