@@ -7,7 +7,8 @@ import { defaultConfig, loadConfig } from "../config/mod.ts";
 import { ConfigError, UsageError } from "../errors.ts";
 import { createLogger, type LogLevel, parseLogLevel } from "../log.ts";
 import { nodeOptionsFromService } from "../node/from_config.ts";
-import { SlimNode } from "../node/node.ts";
+import { parseListenAddress, SlimNode } from "../node/node.ts";
+import { adminApp, type AdminServer, serveAdmin } from "../node/admin.ts";
 import { parseFlags } from "./args.ts";
 import type { Console } from "./console.ts";
 
@@ -21,6 +22,7 @@ Options:
   -c, --config FILE      node configuration (SLIM YAML schema; env CONFIG). Without it, the
                          embedded default: one insecure data-plane server on 0.0.0.0:46357
       --log-level LEVEL  override tracing.log_level (error, warn, info, debug, trace, off)
+      --admin HOST:PORT  serve the admin API (health, connections, routes, Prometheus metrics)
   -v, --version          print version information
   -h, --help             print this help
 
@@ -31,6 +33,7 @@ export async function runNode(args: readonly string[], out: Console): Promise<nu
   const { flags, positional } = parseFlags(args, {
     config: { kind: "string", short: "c" },
     "log-level": { kind: "string" },
+    admin: { kind: "string" },
   });
   if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]}`);
   const file = (flags.config as string | undefined) ?? process.env.CONFIG;
@@ -60,6 +63,11 @@ export async function runNode(args: readonly string[], out: Console): Promise<nu
     }
     throw e;
   }
+  let admin: AdminServer | undefined;
+  if (flags.admin !== undefined) {
+    const { host, port } = parseListenAddress(String(flags.admin));
+    admin = await serveAdmin(adminApp(nodes), host, port, log.child("admin"));
+  }
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -69,7 +77,7 @@ export async function runNode(args: readonly string[], out: Console): Promise<nu
       }
       stopping = true;
       log.info("shutting down", { signal });
-      Promise.all(nodes.map((n) => n.stop())).then(() => resolve());
+      Promise.all([...nodes.map((n) => n.stop()), admin?.close()]).then(() => resolve());
     };
     process.on("SIGINT", () => stop("SIGINT"));
     process.on("SIGTERM", () => stop("SIGTERM"));
