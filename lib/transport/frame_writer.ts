@@ -5,6 +5,10 @@
  * loop is handed to the sink as one contiguous slice by a single microtask. The slice handed over
  * is never touched again (the sink may hold on to it), and the rest of the chunk keeps being
  * filled, so steady-state sending allocates one chunk per 256 KiB, not one buffer per message.
+ *
+ * With `headroom`, every slice handed over is preceded in its chunk by that many octets nobody
+ * else uses: the HTTP/2 transport writes the DATA frame header there and sends header and
+ * messages as one contiguous write, without copying.
  * @module
  */
 import { GRPC_PREFIX, writePrefix } from "../wire/grpc_frame.ts";
@@ -14,9 +18,10 @@ const CHUNK_SIZE = 256 * 1024;
 /** Frames messages into coalesced writes. */
 export class FrameWriter {
   readonly #sink: (bytes: Uint8Array) => void;
+  readonly #headroom: number;
   #chunk = new Uint8Array(CHUNK_SIZE);
-  #start = 0;
-  #pos = 0;
+  #start: number;
+  #pos: number;
   #scheduled = false;
   #closed = false;
   readonly #flush = () => {
@@ -24,9 +29,15 @@ export class FrameWriter {
     this.flush();
   };
 
-  /** @param sink receives each coalesced slice of framed messages */
-  constructor(sink: (bytes: Uint8Array) => void) {
+  /**
+   * Creates a writer feeding `sink`.
+   * @param sink receives each coalesced slice of framed messages
+   * @param headroom octets left free in front of every slice for the sink's own use. @default 0
+   */
+  constructor(sink: (bytes: Uint8Array) => void, headroom = 0) {
     this.#sink = sink;
+    this.#headroom = headroom;
+    this.#start = this.#pos = headroom;
   }
 
   /** Reserves a view of exactly `length` bytes for one message. */
@@ -34,8 +45,8 @@ export class FrameWriter {
     const need = GRPC_PREFIX + length;
     if (this.#pos + need > this.#chunk.length) {
       this.flush();
-      this.#chunk = new Uint8Array(Math.max(CHUNK_SIZE, need));
-      this.#start = this.#pos = 0;
+      this.#chunk = new Uint8Array(Math.max(CHUNK_SIZE, need + this.#headroom));
+      this.#start = this.#pos = this.#headroom;
     }
     writePrefix(this.#chunk, this.#pos, length);
     const p = this.#pos + GRPC_PREFIX;
@@ -56,7 +67,8 @@ export class FrameWriter {
   flush(): void {
     if (this.#pos > this.#start && !this.#closed) {
       const slice = this.#chunk.subarray(this.#start, this.#pos);
-      this.#start = this.#pos;
+      // The next slice starts after fresh headroom (or in a new chunk when none is left).
+      this.#start = this.#pos = this.#pos + this.#headroom;
       this.#sink(slice);
     }
   }

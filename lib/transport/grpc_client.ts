@@ -1,15 +1,17 @@
 /**
  * The dialling side of the data plane: connect to a node (h2c with prior knowledge, TLS, or a Unix
- * socket) and open one `OpenChannel` stream.
+ * socket) and open one `OpenChannel` stream, over our own HTTP/2 (`h2/`).
  *
- * TLS does not insist on ALPN `h2`: the real node does not negotiate ALPN and still speaks HTTP/2.
+ * TLS offers ALPN `h2` but does not insist on it: the real node negotiates no ALPN and still
+ * speaks HTTP/2.
  * @module
  */
-import * as http2 from "node:http2";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { TransportError } from "../errors.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE } from "../wire/grpc_frame.ts";
+import { H2Connection } from "./h2/connection.ts";
+import type { HeaderField } from "./h2/hpack.ts";
 import { Http2Transport, OPEN_CHANNEL_PATH } from "./http2_transport.ts";
 
 /** Client TLS settings, with material already loaded. */
@@ -18,8 +20,9 @@ export interface ClientTls {
   insecureSkipVerify?: boolean;
   /** CA bundle (PEM) to verify the server with; system roots otherwise. */
   ca?: string;
-  /** Client certificate and key (PEM) for mTLS. */
+  /** Client certificate (PEM) for mTLS. */
   cert?: string;
+  /** Key (PEM) of the client certificate. */
   key?: string;
   /** SNI / verification name (SLIM YAML `server_name`). @default the endpoint host */
   serverName?: string;
@@ -33,9 +36,9 @@ export interface DialOptions {
   tls?: ClientTls;
   /** Extra request headers (SLIM YAML `headers`, plus auth headers). */
   headers?: Record<string, string>;
-  /** @default 10 s (SLIM YAML `connect_timeout`) */
+  /** Time allowed to connect (and finish TLS). @default 10 s (SLIM YAML `connect_timeout`) */
   connectTimeoutMs?: number;
-  /** @default 4 MiB */
+  /** Largest message accepted. @default 4 MiB */
   maxMessageSize?: number;
   /** Keepalive ping interval; 0 disables. @default 0 (SLIM YAML `keepalive.http2_keepalive`) */
   keepaliveMs?: number;
@@ -43,10 +46,11 @@ export interface DialOptions {
   keepaliveTimeoutMs?: number;
 }
 
-/** An open channel and the HTTP/2 session carrying it. */
+/** An open channel and the HTTP/2 connection carrying it. */
 export interface DialedChannel {
+  /** The OpenChannel stream. */
   transport: Http2Transport;
-  /** Ends the stream, then the session. */
+  /** Ends the stream, then the connection. */
   close(): Promise<void>;
   /** Destroys everything at once. */
   destroy(): void;
@@ -55,14 +59,19 @@ export interface DialedChannel {
 interface Target {
   authority: string;
   scheme: "http" | "https";
-  connect: () => net.Socket;
+  /** Starts connecting; `ready` is the event that means the socket can carry HTTP/2. */
+  connect: () => { socket: net.Socket; ready: "connect" | "secureConnect" };
 }
 
 function target(options: DialOptions): Target {
   const ep = options.endpoint;
   if (ep.startsWith("unix://")) {
     const path = ep.slice("unix://".length);
-    return { authority: "localhost", scheme: "http", connect: () => net.connect({ path }) };
+    return {
+      authority: "localhost",
+      scheme: "http",
+      connect: () => ({ socket: net.connect({ path }), ready: "connect" }),
+    };
   }
   let url: URL;
   try {
@@ -70,9 +79,7 @@ function target(options: DialOptions): Target {
   } catch (e) {
     throw new TransportError(
       `invalid endpoint ${JSON.stringify(ep)}: expected http(s)://host:port`,
-      {
-        cause: e,
-      },
+      { cause: e },
     );
   }
   const host = url.hostname.replace(/^\[|\]$/g, "");
@@ -81,7 +88,7 @@ function target(options: DialOptions): Target {
     return {
       authority: url.host,
       scheme: "http",
-      connect: () => net.connect({ host, port, noDelay: true }),
+      connect: () => ({ socket: net.connect({ host, port, noDelay: true }), ready: "connect" }),
     };
   }
   if (url.protocol === "https:") {
@@ -90,8 +97,8 @@ function target(options: DialOptions): Target {
     return {
       authority: url.host,
       scheme: "https",
-      connect: () =>
-        tls.connect({
+      connect: () => ({
+        socket: tls.connect({
           host,
           port,
           servername: t.serverName ?? (net.isIP(host) ? undefined : host),
@@ -99,9 +106,11 @@ function target(options: DialOptions): Target {
           cert: t.cert,
           key: t.key,
           rejectUnauthorized: !t.insecureSkipVerify,
+          // Offered, not required (the real node negotiates none).
           ALPNProtocols: ["h2"],
-          noDelay: true,
-        } as tls.ConnectionOptions),
+        }),
+        ready: "secureConnect",
+      }),
     };
   }
   throw new TransportError(
@@ -109,93 +118,109 @@ function target(options: DialOptions): Target {
   );
 }
 
-/** Connects to `options.endpoint` and opens the data-plane channel. */
+/** Connects the socket, bounded by the connect timeout. */
+function connectSocket(t: Target, endpoint: string, timeoutMs: number): Promise<net.Socket> {
+  const { socket, ready } = t.connect();
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      clearTimeout(timer);
+      socket.off(ready, onReady);
+      socket.off("error", onError);
+    };
+    const onReady = () => {
+      cleanup();
+      resolve(socket);
+    };
+    const onError = (e: Error) => {
+      cleanup();
+      socket.destroy();
+      reject(new TransportError(`cannot connect to ${endpoint}: ${e.message}`, { cause: e }));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      socket.destroy();
+      reject(new TransportError(`timed out connecting to ${endpoint} after ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once(ready, onReady);
+    socket.once("error", onError);
+  });
+}
+
+/**
+ * Connects to `options.endpoint` and opens the data-plane channel. The connect timeout covers
+ * TCP, TLS and the HTTP/2 handshake (the server's SETTINGS), so a listener that accepts but never
+ * speaks HTTP/2 fails the dial in time; the request itself is sent without waiting for it.
+ */
 export async function dialGrpc(options: DialOptions): Promise<DialedChannel> {
   const t = target(options);
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
-  const session = http2.connect(`${t.scheme}://${t.authority}`, {
-    createConnection: () => {
-      const socket = t.connect();
-      socket.setNoDelay(true);
-      return socket;
-    },
-    settings: { enablePush: false, initialWindowSize: 4 * 1024 * 1024 },
-    maxSessionMemory: 256,
-  });
+  const started = Date.now();
+  const socket = await connectSocket(t, options.endpoint, timeoutMs);
+  const conn = new H2Connection(socket, { role: "client", remote: options.endpoint });
+  const fields: HeaderField[] = [
+    [":method", "POST"],
+    [":scheme", t.scheme],
+    [":path", OPEN_CHANNEL_PATH],
+    [":authority", t.authority],
+    ["content-type", "application/grpc"],
+    ["te", "trailers"],
+    ["user-agent", "slim-ts"],
+  ];
+  for (const [k, v] of Object.entries(options.headers ?? {})) fields.push([k.toLowerCase(), v]);
+  let transport: Http2Transport;
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(
-          new TransportError(`timed out connecting to ${options.endpoint} after ${timeoutMs} ms`),
-        );
-      }, timeoutMs);
-      session.once("connect", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      session.once("error", (e: Error) => {
-        clearTimeout(timer);
-        reject(
-          new TransportError(`cannot connect to ${options.endpoint}: ${e.message}`, { cause: e }),
-        );
-      });
+    const stream = conn.request(fields);
+    transport = new Http2Transport(stream, {
+      remote: options.endpoint,
+      acceptor: false,
+      maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
     });
   } catch (e) {
-    session.destroy();
+    conn.destroy();
     throw e;
   }
-  session.on("error", () => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    session.setLocalWindowSize(16 * 1024 * 1024);
-  } catch {
-    // Optional optimisation.
+    await Promise.race([
+      conn.ready,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new TransportError(
+                `timed out connecting to ${options.endpoint} after ${timeoutMs} ms ` +
+                  "(no HTTP/2 SETTINGS from the server)",
+              ),
+            ),
+          Math.max(0, timeoutMs - (Date.now() - started)),
+        );
+      }),
+    ]);
+  } catch (e) {
+    transport.abort();
+    conn.destroy();
+    if (e instanceof TransportError && e.message.startsWith("timed out")) throw e;
+    throw new TransportError(
+      `cannot connect to ${options.endpoint}: ${(e as Error).message}`,
+      { cause: e },
+    );
+  } finally {
+    clearTimeout(timer);
   }
-  const stream = session.request({
-    ":method": "POST",
-    ":scheme": t.scheme,
-    ":authority": t.authority,
-    ":path": OPEN_CHANNEL_PATH,
-    "content-type": "application/grpc",
-    "te": "trailers",
-    "user-agent": "slim-ts",
-    ...options.headers,
-  }, { endStream: false });
-  const transport = new Http2Transport(stream, {
-    remote: options.endpoint,
-    acceptor: false,
-    maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
-  });
-  stream.on("response", (headers) => {
-    const status = Number(headers[":status"]);
-    if (status !== 200) transport.remoteStatus = { code: -status, message: `HTTP ${status}` };
-  });
-  let pinger: ReturnType<typeof setInterval> | undefined;
   if (options.keepaliveMs && options.keepaliveMs > 0) {
-    const deadlineMs = options.keepaliveTimeoutMs ?? 10_000;
-    pinger = setInterval(() => {
-      if (session.destroyed) return;
-      const deadline = setTimeout(() => session.destroy(), deadlineMs);
-      try {
-        session.ping(() => clearTimeout(deadline));
-      } catch {
-        clearTimeout(deadline);
-      }
-    }, options.keepaliveMs);
+    conn.keepalive(options.keepaliveMs, options.keepaliveTimeoutMs ?? 10_000);
   }
-  transport.closed.then(() => {
-    if (pinger) clearInterval(pinger);
-    if (!session.destroyed) session.close();
-  });
+  // One stream per connection: when it is over, so is the connection.
+  transport.closed.then(() => conn.close());
   return {
     transport,
     close: async () => {
       await transport.close();
-      if (!session.destroyed) session.close();
+      conn.close();
     },
     destroy: () => {
-      if (pinger) clearInterval(pinger);
       transport.abort();
-      session.destroy();
+      conn.destroy();
     },
   };
 }

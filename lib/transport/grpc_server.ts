@@ -1,29 +1,40 @@
 /**
- * The accepting side of the data plane: an HTTP/2 server (h2c with prior knowledge, or TLS) that
- * turns each `OpenChannel` call into a {@link Transport}.
+ * The accepting side of the data plane: an HTTP/2 server (h2c with prior knowledge, TLS, or a
+ * Unix socket) that turns each `OpenChannel` call into a {@link Transport}.
  *
- * Like the real node it answers the response headers at once, accepts any content type, ends
- * streams with `grpc-status` trailers, refuses other paths and compressed calls with status 12,
- * pings idle peers (keepalive) and sets TCP_NODELAY on every accepted socket.
+ * It runs our own HTTP/2 (`h2/`) over `node:net` / `node:tls`, so no input from a client can do
+ * more than close that client's connection. Like the real node it answers the response headers at
+ * once, accepts any content type, ends streams with `grpc-status` trailers, refuses other paths
+ * and compressed calls with status 12, pings idle peers (keepalive), sends GOAWAY to connections
+ * older than the maximum age, and sets TCP_NODELAY on every accepted socket. TLS offers ALPN `h2`
+ * and also accepts clients that negotiate no ALPN at all.
  * @module
  */
-import * as http2 from "node:http2";
-import type { Socket } from "node:net";
+import * as net from "node:net";
+import * as tls from "node:tls";
 import { TransportError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE } from "../wire/grpc_frame.ts";
-import { Http2Transport, OPEN_CHANNEL_PATH } from "./http2_transport.ts";
+import { H2Connection } from "./h2/connection.ts";
+import type { HeaderField } from "./h2/hpack.ts";
+import type { H2Stream } from "./h2/stream.ts";
+import { Http2Transport, OPEN_CHANNEL_PATH, percentEncode } from "./http2_transport.ts";
 import { GrpcStatus, type Transport } from "./transport.ts";
 
 /** TLS material for a server, already loaded. */
 export interface ServerTls {
+  /** Server certificate chain (PEM). */
   cert: string;
+  /** Its private key (PEM). */
   key: string;
   /** CA bundle that client certificates must chain to (mTLS). */
   clientCa?: string;
-  /** @default "tls1.3" (SLIM YAML `tls.tls_version`) */
+  /** Oldest TLS version accepted. @default "tls1.3" (SLIM YAML `tls.tls_version`) */
   minVersion?: "tls1.2" | "tls1.3";
 }
+
+/** Request headers as the authorization hook sees them (pseudo-headers included). */
+export type RequestHeaders = Record<string, string | string[] | undefined>;
 
 /** Decision of an {@link GrpcServerOptions.authorize} hook. */
 export type AuthDecision =
@@ -40,13 +51,13 @@ export interface GrpcServerOptions {
   path?: string;
   /** TLS material; absent means cleartext h2c. */
   tls?: ServerTls;
-  /** @default 4 MiB (SLIM YAML `max_frame_size`, MiB) */
+  /** Largest message accepted. @default 4 MiB (SLIM YAML `max_frame_size`, MiB) */
   maxMessageSize?: number;
   /** HTTP/2 SETTINGS_MAX_FRAME_SIZE announced. @default 4 MiB, capped at 16 MiB - 1 */
   maxFrameSize?: number;
-  /** @default 100 (SLIM YAML `max_concurrent_streams`) */
+  /** Streams per connection. @default 100 (SLIM YAML `max_concurrent_streams`) */
   maxConcurrentStreams?: number;
-  /** @default 16 KiB (SLIM YAML `max_header_list_size`) */
+  /** Largest request header list. @default 16 KiB (SLIM YAML `max_header_list_size`) */
   maxHeaderListSize?: number;
   /** Interval between keepalive pings. @default 120 s (SLIM YAML `keepalive.time`) */
   keepaliveTimeMs?: number;
@@ -55,25 +66,23 @@ export interface GrpcServerOptions {
   /** Connections older than this get a GOAWAY. @default 2 h (SLIM YAML `keepalive.max_connection_age`) */
   maxConnectionAgeMs?: number;
   /** Checks request headers before the call starts (basic/JWT transport auth). */
-  authorize?: (headers: http2.IncomingHttpHeaders) => AuthDecision | Promise<AuthDecision>;
+  authorize?: (headers: RequestHeaders) => AuthDecision | Promise<AuthDecision>;
   /** Receives each accepted channel. */
   onChannel: (transport: Transport, info: { remote: string }) => void;
+  /** Receives connection-level events (errors, refusals, keepalive timeouts). */
   logger: Logger;
 }
 
 /** A listening data-plane server. */
 export class GrpcServer {
+  /** Host bound. */
   readonly host: string;
+  /** Port bound (the real one when 0 was asked for). */
   readonly port: number;
-  readonly #server: http2.Http2Server | http2.Http2SecureServer;
-  readonly #sessions = new Set<http2.ServerHttp2Session>();
-  readonly #timers = new Set<ReturnType<typeof setInterval>>();
+  readonly #server: net.Server;
+  readonly #connections = new Map<H2Connection, ReturnType<typeof setTimeout> | undefined>();
 
-  private constructor(
-    server: http2.Http2Server | http2.Http2SecureServer,
-    host: string,
-    port: number,
-  ) {
+  private constructor(server: net.Server, host: string, port: number) {
     this.#server = server;
     this.host = host;
     this.port = port;
@@ -81,26 +90,19 @@ export class GrpcServer {
 
   /** Binds and starts serving. Rejects with {@link TransportError} if the port is unavailable. */
   static async listen(options: GrpcServerOptions): Promise<GrpcServer> {
-    const maxFrameSize = Math.min(options.maxFrameSize ?? 4 * 1024 * 1024, 16 * 1024 * 1024 - 1);
-    const settings: http2.Settings = {
-      initialWindowSize: 4 * 1024 * 1024,
-      maxFrameSize,
-      maxHeaderListSize: options.maxHeaderListSize ?? 16 * 1024,
-      maxConcurrentStreams: options.maxConcurrentStreams ?? 100,
-    };
-    const common = { settings, maxSessionMemory: 256 };
-    const server = options.tls
-      ? http2.createSecureServer({
-        ...common,
-        cert: options.tls.cert,
-        key: options.tls.key,
-        ca: options.tls.clientCa,
-        requestCert: options.tls.clientCa !== undefined,
-        rejectUnauthorized: options.tls.clientCa !== undefined,
-        minVersion: options.tls.minVersion === "tls1.2" ? "TLSv1.2" : "TLSv1.3",
-        allowHTTP1: false,
+    const t = options.tls;
+    const server: net.Server = t
+      ? tls.createServer({
+        cert: t.cert,
+        key: t.key,
+        ca: t.clientCa,
+        requestCert: t.clientCa !== undefined,
+        rejectUnauthorized: t.clientCa !== undefined,
+        minVersion: t.minVersion === "tls1.2" ? "TLSv1.2" : "TLSv1.3",
+        // Offered, not required: clients that negotiate no ALPN get HTTP/2 all the same.
+        ALPNProtocols: ["h2"],
       })
-      : http2.createServer(common);
+      : net.createServer();
     await new Promise<void>((resolve, reject) => {
       const where = options.path ?? `${options.host}:${options.port}`;
       const onError = (e: Error) =>
@@ -123,156 +125,156 @@ export class GrpcServer {
   #serve(options: GrpcServerOptions): void {
     const server = this.#server;
     const log = options.logger;
-    const maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     server.on("error", (e: Error) => log.error("server error", { error: e.message }));
-    // The raw socket, before TLS or HTTP/2 wrap it: Nagle off for every accepted connection.
-    server.on("connection", (socket: Socket) => {
-      if (options.path === undefined) socket.setNoDelay(true);
-    });
-    // Without a listener some runtimes leave the socket of a failed session open.
-    server.on("sessionError", () => {});
-    server.on("session", (session: http2.ServerHttp2Session) => {
-      this.#sessions.add(session);
-      try {
-        session.setLocalWindowSize(16 * 1024 * 1024);
-      } catch {
-        // Not supported by every runtime; the per-stream window still applies.
-      }
-      const peer = `${session.socket?.remoteAddress}:${session.socket?.remotePort}`;
-      session.on("error", (e: Error) => {
-        // A peer that does not speak HTTP/2 (or breaks it) loses its connection, nothing more.
-        // The runtime tears the session down itself: destroying it again from this handler
-        // trips an nghttp2 assertion in Deno 2.9 (GOAWAY over a half-freed stream list).
-        log.info("http2 connection error", { peer, error: e.message });
+    if (options.tls) {
+      // The raw socket, before TLS wraps it: Nagle off from the handshake on.
+      server.on("connection", (socket: net.Socket) => noDelay(socket));
+      server.on("tlsClientError", (e: Error, socket: tls.TLSSocket) => {
+        log.info("tls handshake failed", { peer: peerOf(socket, options), error: e.message });
       });
-      const timers = this.#keepalive(session, options);
-      session.once("close", () => {
-        this.#sessions.delete(session);
-        for (const t of timers) {
-          clearInterval(t);
-          clearTimeout(t);
-          this.#timers.delete(t);
-        }
-      });
-    });
-    server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
-      const socket = stream.session?.socket;
-      const remote = options.path !== undefined
-        ? `unix:${options.path}`
-        : socket
-        ? `${socket.remoteAddress}:${socket.remotePort}`
-        : "unknown";
-      stream.on("error", () => {});
-      const path = headers[":path"];
-      if (path !== OPEN_CHANNEL_PATH) {
-        log.warn("refused call to unknown method", { peer: remote, path: String(path) });
-        trailersOnly(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
-        return;
-      }
-      const encoding = headers["grpc-encoding"];
-      if (encoding !== undefined && encoding !== "identity") {
-        log.warn("refused compressed call", { peer: remote, encoding: String(encoding) });
-        trailersOnly(
-          stream,
-          GrpcStatus.UNIMPLEMENTED,
-          `Content is compressed with \`${encoding}\` which isn't supported`,
-          { "grpc-accept-encoding": "identity" },
-        );
-        return;
-      }
-      const start = () => {
-        stream.respond({ ":status": 200, "content-type": "application/grpc" }, {
-          waitForTrailers: true,
-        });
-        const transport = new Http2Transport(stream, { remote, acceptor: true, maxMessageSize });
-        options.onChannel(transport, { remote });
-      };
-      if (!options.authorize) return start();
-      Promise.resolve(options.authorize(headers)).then((decision) => {
-        if (decision.ok) return start();
-        log.warn("refused unauthenticated call", { peer: remote, reason: decision.reason });
-        if (!stream.destroyed) {
-          stream.respond({ ":status": decision.httpStatus, ...decision.headers }, {
-            endStream: true,
-          });
-        }
-      }).catch((e) => {
-        log.error("authorization failed", { peer: remote, error: (e as Error).message });
-        if (!stream.destroyed) stream.respond({ ":status": 500 }, { endStream: true });
-      });
-    });
+      server.on("secureConnection", (socket: tls.TLSSocket) => this.#accept(socket, options));
+    } else {
+      server.on("connection", (socket: net.Socket) => this.#accept(socket, options));
+    }
   }
 
-  #keepalive(
-    session: http2.ServerHttp2Session,
-    options: GrpcServerOptions,
-  ): ReturnType<typeof setInterval>[] {
-    const timers: ReturnType<typeof setInterval>[] = [];
-    const every = options.keepaliveTimeMs ?? 120_000;
+  #accept(socket: net.Socket, options: GrpcServerOptions): void {
+    const log = options.logger;
+    const peer = peerOf(socket, options);
+    noDelay(socket);
+    let conn: H2Connection;
+    try {
+      conn = new H2Connection(socket, {
+        role: "server",
+        remote: peer,
+        maxFrameSize: options.maxFrameSize ?? 4 * 1024 * 1024,
+        maxConcurrentStreams: options.maxConcurrentStreams ?? 100,
+        maxHeaderListSize: options.maxHeaderListSize ?? 16 * 1024,
+        onStream: (stream) => this.#onStream(stream, peer, options),
+        onError: (e) => log.info("http2 connection error", { peer, error: e.message }),
+        onClose: () => {
+          clearTimeout(this.#connections.get(conn));
+          this.#connections.delete(conn);
+        },
+      });
+    } catch (e) {
+      log.warn("cannot serve connection", { peer, error: (e as Error).message });
+      socket.destroy();
+      return;
+    }
     const timeout = options.keepaliveTimeoutMs ?? 20_000;
-    if (every > 0) {
-      const t = setInterval(() => {
-        if (session.destroyed) return;
-        let acked = false;
-        const deadline = setTimeout(() => {
-          if (!acked && !session.destroyed) {
-            options.logger.info("closing connection: keepalive ping not acknowledged", {
-              timeout_ms: timeout,
-            });
-            session.destroy();
-          }
-        }, timeout);
-        try {
-          session.ping(() => {
-            acked = true;
-            clearTimeout(deadline);
-          });
-        } catch {
-          clearTimeout(deadline);
-        }
-      }, every);
-      timers.push(t);
-    }
+    conn.keepalive(options.keepaliveTimeMs ?? 120_000, timeout, () => {
+      log.info("closing connection: keepalive ping not acknowledged", {
+        peer,
+        timeout_ms: timeout,
+      });
+    });
     const age = options.maxConnectionAgeMs ?? 7_200_000;
-    if (age > 0) {
-      const t = setTimeout(() => {
-        if (!session.destroyed) session.goaway(http2.constants.NGHTTP2_NO_ERROR);
-      }, age);
-      timers.push(t);
-    }
-    for (const t of timers) this.#timers.add(t);
-    return timers;
+    const timer = age > 0 ? setTimeout(() => conn.close(), age) : undefined;
+    this.#connections.set(conn, timer);
   }
 
-  /** Stops accepting connections; existing sessions stay until closed by their links. */
+  #onStream(stream: H2Stream, remote: string, options: GrpcServerOptions): void {
+    const log = options.logger;
+    const headers = headerRecord(stream.headers ?? []);
+    const path = headers[":path"];
+    if (path !== OPEN_CHANNEL_PATH) {
+      log.warn("refused call to unknown method", { peer: remote, path: String(path) });
+      trailersOnly(stream, GrpcStatus.UNIMPLEMENTED, `unknown method ${path}`);
+      return;
+    }
+    const encoding = headers["grpc-encoding"];
+    if (encoding !== undefined && encoding !== "identity") {
+      log.warn("refused compressed call", { peer: remote, encoding: String(encoding) });
+      trailersOnly(
+        stream,
+        GrpcStatus.UNIMPLEMENTED,
+        `Content is compressed with \`${encoding}\` which isn't supported`,
+        [["grpc-accept-encoding", "identity"]],
+      );
+      return;
+    }
+    const maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    const start = () => {
+      if (stream.state === "closed") return; // the client gave up meanwhile
+      stream.respond([[":status", "200"], ["content-type", "application/grpc"]]);
+      const transport = new Http2Transport(stream, { remote, acceptor: true, maxMessageSize });
+      options.onChannel(transport, { remote });
+    };
+    if (!options.authorize) return start();
+    let decided: AuthDecision | Promise<AuthDecision>;
+    try {
+      decided = options.authorize(headers);
+    } catch (e) {
+      decided = Promise.reject(e);
+    }
+    Promise.resolve(decided).then((decision) => {
+      if (decision.ok) return start();
+      const fields: HeaderField[] = [[":status", String(decision.httpStatus)]];
+      for (const [k, v] of Object.entries(decision.headers ?? {})) fields.push([k, v]);
+      stream.respond(fields, true);
+      log.warn("refused unauthenticated call", { peer: remote, reason: decision.reason });
+    }).catch((e) => {
+      stream.respond([[":status", "500"]], true);
+      try {
+        log.error("authorization failed", { peer: remote, error: (e as Error).message });
+      } catch {
+        // Nothing left to report to.
+      }
+    });
+  }
+
+  /** Stops accepting connections; existing connections stay until closed by their links. */
   stopAccepting(): void {
-    // The callback of close() waits for every session; the drain logic waits on links instead.
     this.#server.close();
   }
 
-  /** Destroys every remaining session (end of drain). */
+  /** Destroys every remaining connection (end of drain). */
   destroySessions(): void {
-    for (const s of this.#sessions) s.destroy();
-    for (const t of this.#timers) {
-      clearInterval(t);
-      clearTimeout(t);
+    for (const [conn, timer] of this.#connections) {
+      clearTimeout(timer);
+      conn.destroy();
     }
-    this.#timers.clear();
+    this.#connections.clear();
   }
 }
 
+function noDelay(socket: net.Socket): void {
+  try {
+    socket.setNoDelay(true);
+  } catch {
+    // Unix sockets have no Nagle to disable.
+  }
+}
+
+function peerOf(socket: net.Socket, options: GrpcServerOptions): string {
+  if (options.path !== undefined) return `unix:${options.path}`;
+  return `${socket.remoteAddress}:${socket.remotePort}`;
+}
+
+/** Header list as a record: repeated names become arrays. */
+function headerRecord(fields: readonly HeaderField[]): RequestHeaders {
+  const out: RequestHeaders = {};
+  for (const [name, value] of fields) {
+    const prev = out[name];
+    if (prev === undefined) out[name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = [prev, value];
+  }
+  return out;
+}
+
 function trailersOnly(
-  stream: http2.ServerHttp2Stream,
+  stream: H2Stream,
   status: number,
   message: string,
-  extra: Record<string, string> = {},
+  extra: HeaderField[] = [],
 ): void {
-  if (stream.destroyed) return;
-  stream.respond({
-    ":status": 200,
-    "content-type": "application/grpc",
-    "grpc-status": String(status),
-    "grpc-message": encodeURIComponent(message),
+  stream.respond([
+    [":status", "200"],
+    ["content-type", "application/grpc"],
+    ["grpc-status", String(status)],
+    ["grpc-message", percentEncode(message)],
     ...extra,
-  }, { endStream: true });
+  ], true);
 }
