@@ -48,9 +48,14 @@ interface Rtx {
 
 interface Producer {
   name: Name;
+  /** Last id delivered (or skipped as lost). */
   last: number | undefined;
+  /** Highest id seen: ids between `last` and it are buffered, being requested, or lost. */
+  highest: number | undefined;
   buffered: Map<number, Delivery>;
   lost: Set<number>;
+  /** Consecutive lost ids `[from, count]`, too many to request (beyond the producer's buffer). */
+  lostRanges: [number, number][];
   rtx: Map<number, Rtx>;
 }
 
@@ -105,7 +110,7 @@ export class DataReceiver {
     // Whatever copy filled it (an RTX reply or the sender's own retransmission), stop asking.
     this.#stopRtx(p, d.messageId);
     if (p.last === undefined) {
-      p.last = d.messageId;
+      p.last = p.highest = d.messageId;
       o.deliver(d);
       return;
     }
@@ -113,32 +118,30 @@ export class DataReceiver {
     if (dist === 0 || dist > WINDOW) return; // duplicate or stale
     if (dist === 1) {
       p.last = d.messageId;
+      if (p.highest === undefined || (p.highest - p.last + MODULUS) % MODULUS > WINDOW) {
+        p.highest = p.last;
+      }
       o.deliver(d);
       this.#release(p);
       return;
     }
     if (p.buffered.has(d.messageId)) return;
     p.buffered.set(d.messageId, d);
-    // Ask for the ids missing between the last delivered and this one — only the newest
-    // PRODUCER_BUFFER_SIZE: the producer cannot have older ones, and asking for a huge gap one
-    // timer per id would let a single forged message exhaust memory.
-    const first = Math.max(1, dist - PRODUCER_BUFFER_SIZE);
-    const base = p.last;
-    for (let i = first; i < dist; i++) {
-      const id = (base + i) % MODULUS;
+    // Newly missing ids are those between the highest id seen and this one (earlier gaps are
+    // already being asked for). Only the newest PRODUCER_BUFFER_SIZE of them can still be at the
+    // producer; the older ones are lost at once, as one range: asking for a huge gap one timer
+    // per id would let a single forged message exhaust memory.
+    const highest = p.highest ?? p.last;
+    const fresh = (d.messageId - highest + MODULUS) % MODULUS;
+    if (fresh === 0 || fresh > WINDOW) return;
+    p.highest = d.messageId;
+    const first = Math.max(1, fresh - PRODUCER_BUFFER_SIZE);
+    if (first > 1) p.lostRanges.push([(highest + 1) % MODULUS, first - 1]);
+    for (let i = first; i < fresh; i++) {
+      const id = (highest + i) % MODULUS;
       if (!p.buffered.has(id) && !p.rtx.has(id) && !p.lost.has(id)) this.#requestRtx(p, id);
     }
-    if (first > 1) {
-      // Reported once as a range, not one event (or timer) per id.
-      p.last = (base + first - 1) % MODULUS;
-      this.#o.problem({
-        type: "message-lost",
-        source: p.name,
-        messageId: (base + 1) % MODULUS,
-        count: first - 1,
-      });
-      this.#release(p);
-    }
+    if (first > 1) this.#release(p);
   }
 
   /** The producer no longer has message `messageId`. */
@@ -178,7 +181,15 @@ export class DataReceiver {
   #producer(name: Name): Producer {
     let p = this.#producers.get(name.key);
     if (!p) {
-      p = { name, last: undefined, buffered: new Map(), lost: new Set(), rtx: new Map() };
+      p = {
+        name,
+        last: undefined,
+        highest: undefined,
+        buffered: new Map(),
+        lost: new Set(),
+        lostRanges: [],
+        rtx: new Map(),
+      };
       this.#producers.set(name.key, p);
     }
     return p;
@@ -240,6 +251,14 @@ export class DataReceiver {
         p.lost.delete(next);
         p.last = next;
         this.#o.problem({ type: "message-lost", source: p.name, messageId: next });
+        continue;
+      }
+      const range = p.lostRanges.findIndex(([from]) => from === next);
+      if (range >= 0) {
+        const [from, count] = p.lostRanges[range];
+        p.lostRanges.splice(range, 1);
+        p.last = (from + count - 1) % MODULUS;
+        this.#o.problem({ type: "message-lost", source: p.name, messageId: from, count });
         continue;
       }
       return;

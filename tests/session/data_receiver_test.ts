@@ -274,3 +274,17 @@ Deno.test("data receiver - a far jump ahead asks only for what the producer can 
   // What the producer cannot have any more is reported lost at once, as one range.
   assertEquals(seen, ["1", "lost 2"]);
 });
+
+Deno.test("data receiver - a long wait for one gap does not give it up while later messages flow", () => {
+  // Acks go out before ordering, so the producer keeps sending far past a gap that is still
+  // being recovered. The gap is still at the producer (asked for, hence kept): it must not be
+  // reported lost just because 512 newer messages arrived meanwhile.
+  const { receiver, msg, seen, of } = setup({ intervalMs: 100 });
+  receiver.onMessage(msg(1));
+  for (let i = 3; i <= 1200; i++) receiver.onMessage(msg(i));
+  assertEquals(seen, ["1"], "nothing delivered past the gap, nothing lost");
+  assertEquals(of(SessionMessageType.RTX_REQUEST).map((r) => r.m.messageId), [2]);
+  receiver.onMessage(msg(2), true);
+  assertEquals(seen.length, 1200);
+  assertEquals(seen.filter((s) => s.startsWith("lost")), []);
+});
