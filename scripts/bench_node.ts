@@ -21,7 +21,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Link } from "../lib/link/link.ts";
 import { Name } from "../lib/names/name.ts";
-import { dialGrpc, type DialedChannel } from "../lib/transport/grpc_client.ts";
+import { type DialedChannel, dialGrpc } from "../lib/transport/grpc_client.ts";
 import {
   decodeMessage,
   encodeMessage,
@@ -181,11 +181,9 @@ class LoadClient {
   }
 
   async close(): Promise<void> {
-    const mode = Deno.env.get("BENCH_CLOSE") ?? "graceful";
-    if (mode === "none") return;
-    if (mode === "graceful") {
-      await Promise.race([this.channel.close(), new Promise((r) => setTimeout(r, 500))]);
-    }
+    let t: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.channel.close(), new Promise((r) => t = setTimeout(r, 500))]);
+    clearTimeout(t);
     this.channel.destroy();
   }
 }
@@ -415,7 +413,9 @@ for (const s of scenarios) {
           Math.round(r.msgPerSec).toString().padStart(8)
         } msg/s` +
           (r.p50 !== undefined
-            ? `  p50 ${r.p50.toFixed(2)} ms  p90 ${r.p90!.toFixed(2)} ms  p99 ${r.p99!.toFixed(2)} ms`
+            ? `  p50 ${r.p50.toFixed(2)} ms  p90 ${r.p90!.toFixed(2)} ms  p99 ${
+              r.p99!.toFixed(2)
+            } ms`
             : "") +
           `  node CPU ${r.nodeCpuPct.toFixed(0)}%  ${r.nodeUsPerMsg.toFixed(1)} µs/msg`,
       );
@@ -425,14 +425,18 @@ for (const s of scenarios) {
   }
 }
 
-console.log("\nratio ours / real (msg/s; latency p50 and p99: real / ours, > 1 means ours is faster)");
+console.log(
+  "\nratio ours / real (msg/s; latency p50 and p99: real / ours, > 1 means ours is faster)",
+);
 for (const label of [...new Set(results.map((r) => r.scenario))]) {
   const ours = results.find((r) => r.scenario === label && r.target === "slim-ts");
   const real = results.find((r) => r.scenario === label && r.target === "real");
   if (!ours || !real) continue;
   let line = `  ${label.padEnd(28)} throughput ${(ours.msgPerSec / real.msgPerSec).toFixed(2)}x`;
   if (ours.p50 !== undefined && real.p50 !== undefined) {
-    line += `  p50 ${(real.p50 / ours.p50).toFixed(2)}x  p99 ${(real.p99! / ours.p99!).toFixed(2)}x`;
+    line += `  p50 ${(real.p50 / ours.p50).toFixed(2)}x  p99 ${
+      (real.p99! / ours.p99!).toFixed(2)
+    }x`;
   }
   line += `  node CPU/msg ${(real.nodeUsPerMsg / ours.nodeUsPerMsg).toFixed(2)}x`;
   console.log(line);

@@ -11,7 +11,9 @@ const wanted = JSON.parse(readFileSync(`${dir}package.json`, "utf8")).dependenci
   "@agntcy/slim-bindings"
 ];
 const installed = `${dir}node_modules/@agntcy/slim-bindings/package.json`;
-const have = existsSync(installed) ? JSON.parse(readFileSync(installed, "utf8")).version : undefined;
+const have = existsSync(installed)
+  ? JSON.parse(readFileSync(installed, "utf8")).version
+  : undefined;
 if (have !== wanted) {
   console.error(`installing the real SLIM peer @agntcy/slim-bindings@${wanted} (npm ci)`);
   const npm = Deno.build.os === "windows" ? "npm.cmd" : "npm";
