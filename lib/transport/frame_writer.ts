@@ -11,6 +11,7 @@
  * messages as one contiguous write, without copying.
  * @module
  */
+import { setImmediate } from "node:timers";
 import { GRPC_PREFIX, writePrefix } from "../wire/grpc_frame.ts";
 
 const CHUNK_SIZE = 256 * 1024;
@@ -19,6 +20,7 @@ const CHUNK_SIZE = 256 * 1024;
 export class FrameWriter {
   readonly #sink: (bytes: Uint8Array) => void;
   readonly #headroom: number;
+  readonly #schedule: (fn: () => void) => void;
   #chunk = new Uint8Array(CHUNK_SIZE);
   #start: number;
   #pos: number;
@@ -33,10 +35,19 @@ export class FrameWriter {
    * Creates a writer feeding `sink`.
    * @param sink receives each coalesced slice of framed messages
    * @param headroom octets left free in front of every slice for the sink's own use. @default 0
+   * @param flushOn when pending bytes go out: `microtask` right after the code that produced them
+   *   (the node: it forwards a whole received batch synchronously, and latency matters), or
+   *   `immediate` once per event-loop turn (apps: each message comes out of its own async step,
+   *   and a turn's worth of them should share one write). @default "microtask"
    */
-  constructor(sink: (bytes: Uint8Array) => void, headroom = 0) {
+  constructor(
+    sink: (bytes: Uint8Array) => void,
+    headroom = 0,
+    flushOn: "microtask" | "immediate" = "microtask",
+  ) {
     this.#sink = sink;
     this.#headroom = headroom;
+    this.#schedule = flushOn === "immediate" ? (fn) => setImmediate(fn) : queueMicrotask;
     this.#start = this.#pos = headroom;
   }
 
@@ -53,7 +64,7 @@ export class FrameWriter {
     this.#pos = p + length;
     if (!this.#scheduled && !this.#closed) {
       this.#scheduled = true;
-      queueMicrotask(this.#flush);
+      this.#schedule(this.#flush);
     }
     return this.#chunk.subarray(p, p + length);
   }

@@ -66,6 +66,8 @@ export class Http2Transport implements Transport {
     this.#writer = new FrameWriter(
       (bytes) => stream.write(bytes, FRAME_HEADER_SIZE),
       FRAME_HEADER_SIZE,
+      // Diallers are apps (or node clients) producing messages from many async steps.
+      this.#acceptor ? "microtask" : "immediate",
     );
     stream.onReadable = () => {
       const w = this.#wake;

@@ -36,13 +36,25 @@ if (role === "receiver" || role === "echo") {
   const payload = new Uint8Array(100).fill(97);
   if (role === "sender") {
     const t0 = performance.now();
-    const inflight = new Set<Promise<void>>();
+    // A counter and one waiter, not Promise.race over the in-flight set: racing N promises per
+    // message costs O(N) per message and would measure the harness, not the app.
+    let inflight = 0;
+    let wake: (() => void) | undefined;
+    let failure: unknown;
     for (let i = 0; i < count; i++) {
-      const p: Promise<void> = session.publish(payload).finally(() => inflight.delete(p));
-      inflight.add(p);
-      if (inflight.size >= window) await Promise.race(inflight);
+      while (inflight >= window) await new Promise<void>((r) => wake = r);
+      if (failure) throw failure;
+      inflight++;
+      session.publish(payload).then(() => {
+        inflight--;
+        wake?.();
+      }, (e) => {
+        failure = e;
+        inflight--;
+        wake?.();
+      });
     }
-    await Promise.all(inflight);
+    while (inflight > 0) await new Promise<void>((r) => wake = r);
     out({ event: "done", sent: count, ms: performance.now() - t0 });
   } else {
     const rtts: number[] = [];

@@ -52,14 +52,19 @@ if (role === "receiver" || role === "echo") {
   const payload = new Uint8Array(100).fill(97).buffer;
   if (role === "sender") {
     const t0 = performance.now();
-    const inflight = new Set();
+    // A counter and one waiter (same harness as the slim-ts worker), not Promise.race.
+    let inflight = 0;
+    let wake;
     for (let i = 0; i < count; i++) {
-      const p = session.publishAsync(payload, undefined, undefined).then((h) => h.waitAsync());
-      inflight.add(p);
-      p.finally(() => inflight.delete(p));
-      if (inflight.size >= window) await Promise.race(inflight);
+      while (inflight >= window) await new Promise((r) => wake = r);
+      inflight++;
+      session.publishAsync(payload, undefined, undefined).then((h) => h.waitAsync())
+        .finally(() => {
+          inflight--;
+          wake?.();
+        });
     }
-    await Promise.all(inflight);
+    while (inflight > 0) await new Promise((r) => wake = r);
     out({ event: "done", sent: count, ms: performance.now() - t0 });
   } else {
     const rtts = [];
