@@ -3,9 +3,9 @@
  * `dataplane.clients[]` entry): endpoint, TLS material, headers, transport auth, backoff.
  * @module
  */
-import { readFile } from "node:fs/promises";
 import { ConfigError } from "../errors.ts";
-import type { CaSource, ClientConfig } from "../config/schema.ts";
+import type { ClientConfig } from "../config/schema.ts";
+import { caPem, readConfigFile } from "../config/material.ts";
 import { JwtIdentity } from "../identity/jwt.ts";
 import type { ClientTls } from "../transport/grpc_client.ts";
 import type { AppOptions } from "./app.ts";
@@ -14,30 +14,6 @@ type ConnectionOptions = Pick<
   AppOptions,
   "endpoint" | "tls" | "headers" | "basicAuth" | "backoff" | "connectTimeoutMs" | "requireHeaderMac"
 >;
-
-async function text(file: string, path: string): Promise<string> {
-  try {
-    return await readFile(file, "utf8");
-  } catch (e) {
-    throw new ConfigError(`cannot read ${JSON.stringify(file)}: ${(e as Error).message}`, {
-      path,
-      cause: e,
-    });
-  }
-}
-
-async function ca(source: CaSource, path: string): Promise<string | undefined> {
-  switch (source.type) {
-    case "none":
-      return undefined;
-    case "file":
-      return await text(source.path, `${path}.path`);
-    case "pem":
-      return source.data;
-    case "spire":
-      throw new ConfigError("SPIRE trust bundles are not supported by slim-ts", { path });
-  }
-}
 
 /** Connection options of an app from a parsed client config. `path` prefixes error paths. */
 export async function connectionFromClientConfig(
@@ -55,11 +31,11 @@ export async function connectionFromClientConfig(
     const t = c.tls;
     tls = {
       insecureSkipVerify: t.insecureSkipVerify,
-      ca: await ca(t.caSource, at("tls.ca_source")),
+      ca: await caPem(t.caSource, at("tls.ca_source")),
     };
     if (t.source.type === "file") {
-      tls.cert = await text(t.source.cert, at("tls.source.cert"));
-      tls.key = await text(t.source.key, at("tls.source.key"));
+      tls.cert = await readConfigFile(t.source.cert, at("tls.source.cert"));
+      tls.key = await readConfigFile(t.source.key, at("tls.source.key"));
     } else if (t.source.type === "pem") {
       tls.cert = t.source.cert;
       tls.key = t.source.key;
@@ -79,7 +55,9 @@ export async function connectionFromClientConfig(
       basicAuth = { username: c.auth.username, password: c.auth.password };
       break;
     case "static_jwt":
-      headers.authorization = `Bearer ${(await text(c.auth.file, at("auth.file"))).trim()}`;
+      headers.authorization = `Bearer ${
+        (await readConfigFile(c.auth.file, at("auth.file"))).trim()
+      }`;
       break;
     case "jwt": {
       if (c.auth.key.type !== "encoding") {

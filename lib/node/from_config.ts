@@ -3,37 +3,13 @@
  * authentication built, sizes and timers converted.
  * @module
  */
-import { readFile } from "node:fs/promises";
 import { ConfigError } from "../errors.ts";
-import type { CaSource, ServerConfig, ServiceConfig, SlimConfig } from "../config/schema.ts";
+import type { ServerConfig, ServiceConfig, SlimConfig } from "../config/schema.ts";
+import { caPem, readConfigFile } from "../config/material.ts";
 import type { Logger } from "../log.ts";
 import type { ServerTls } from "../transport/grpc_server.ts";
 import type { NodeOptions, NodeServerOptions } from "./node.ts";
 import { serverAuthorizer } from "./transport_auth.ts";
-
-async function readText(file: string, path: string): Promise<string> {
-  try {
-    return await readFile(file, "utf8");
-  } catch (e) {
-    throw new ConfigError(`cannot read ${JSON.stringify(file)}: ${(e as Error).message}`, {
-      path,
-      cause: e,
-    });
-  }
-}
-
-async function caText(ca: CaSource, path: string): Promise<string | undefined> {
-  switch (ca.type) {
-    case "none":
-      return undefined;
-    case "file":
-      return await readText(ca.path, `${path}.path`);
-    case "pem":
-      return ca.data;
-    case "spire":
-      throw new ConfigError("SPIRE trust bundles are not supported by slim-ts", { path });
-  }
-}
 
 async function serverTls(server: ServerConfig, path: string): Promise<ServerTls | undefined> {
   const tls = server.tls;
@@ -42,8 +18,8 @@ async function serverTls(server: ServerConfig, path: string): Promise<ServerTls 
   let cert: string, key: string;
   switch (src.type) {
     case "file":
-      cert = await readText(src.cert, `${path}.tls.source.cert`);
-      key = await readText(src.key, `${path}.tls.source.key`);
+      cert = await readConfigFile(src.cert, `${path}.tls.source.cert`);
+      key = await readConfigFile(src.key, `${path}.tls.source.key`);
       break;
     case "pem":
       cert = src.cert;
@@ -61,7 +37,7 @@ async function serverTls(server: ServerConfig, path: string): Promise<ServerTls 
   return {
     cert,
     key,
-    clientCa: await caText(tls.clientCa, `${path}.tls.client_ca`),
+    clientCa: await caPem(tls.clientCa, `${path}.tls.client_ca`),
     minVersion: tls.tlsVersion,
   };
 }

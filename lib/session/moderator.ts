@@ -229,34 +229,7 @@ export class ModeratorSession extends SessionCore {
     const before = participantList(this.host.name, this.roster.values());
     const sizeBefore = this.roster.size + 1;
     this.dropMember(target);
-    let commit: Uint8Array | undefined;
-    if (this.mls) {
-      commit = (await this.mls.removeMember(target.id)).commit;
-      this.#commitId++;
-    }
-    if (sizeBefore > 2) {
-      const remaining = [...this.roster.values()].filter((m) => m.online).map((m) => m.name);
-      const u = {
-        type: SessionMessageType.GROUP_UPDATE,
-        destination: this.controlName,
-        fanout: 256,
-        messageId: randomId(),
-        command: {
-          case: "groupUpdate" as const,
-          value: {
-            op: 1,
-            participant: participantProto(target),
-            participants: before,
-            mls: commit ? { commitId: this.#commitId, mlsContent: commit } : undefined,
-          },
-        },
-      };
-      const acked = this.control.track(u, remaining);
-      this.heartbeat.activity();
-      this.send([u]);
-      const r = await acked;
-      if (!r.ok) { for (const n of r.missing) this.memberOffline(n); }
-    }
+    await this.#commitRemoval(target, before, sizeBefore > 2);
     const leave = {
       type: SessionMessageType.LEAVE_REQUEST,
       destination: target,
@@ -330,34 +303,47 @@ export class ModeratorSession extends SessionCore {
       this.finish(this.settings.kind === "group" ? "all participants left" : "peer left");
       return;
     }
-    this.#task(async () => {
-      let commit: Uint8Array | undefined;
-      if (this.mls) {
-        commit = (await this.mls.removeMember(source.id)).commit;
-        this.#commitId++;
-      }
-      const remaining = [...this.roster.values()].filter((m) => m.online).map((m) => m.name);
-      const u = {
-        type: SessionMessageType.GROUP_UPDATE,
-        destination: this.controlName,
-        fanout: 256,
-        messageId: randomId(),
-        command: {
-          case: "groupUpdate" as const,
-          value: {
-            op: 1,
-            participant: participantProto(source),
-            participants: before,
-            mls: commit ? { commitId: this.#commitId, mlsContent: commit } : undefined,
-          },
+    this.#task(() => this.#commitRemoval(source, before, true))
+      .catch((e) => this.log.warn("could not remove a leaving participant", { error: e.message }));
+  }
+
+  /**
+   * The MLS remove commit for a member already dropped from the roster, announced to the rest
+   * with a group update (`participants` as before the removal, as SLIM sends it) when
+   * `announce`; silent members are marked offline.
+   */
+  async #commitRemoval(
+    target: Name,
+    before: ReturnType<typeof participantList>,
+    announce: boolean,
+  ): Promise<void> {
+    let commit: Uint8Array | undefined;
+    if (this.mls) {
+      commit = (await this.mls.removeMember(target.id)).commit;
+      this.#commitId++;
+    }
+    if (!announce) return;
+    const remaining = [...this.roster.values()].filter((m) => m.online).map((m) => m.name);
+    const u = {
+      type: SessionMessageType.GROUP_UPDATE,
+      destination: this.controlName,
+      fanout: 256,
+      messageId: randomId(),
+      command: {
+        case: "groupUpdate" as const,
+        value: {
+          op: 1,
+          participant: participantProto(target),
+          participants: before,
+          mls: commit ? { commitId: this.#commitId, mlsContent: commit } : undefined,
         },
-      };
-      const acked = this.control.track(u, remaining);
-      this.heartbeat.activity();
-      this.send([u]);
-      const r = await acked;
-      if (!r.ok) { for (const n of r.missing) this.memberOffline(n); }
-    }).catch((e) => this.log.warn("could not remove a leaving participant", { error: e.message }));
+      },
+    };
+    const acked = this.control.track(u, remaining);
+    this.heartbeat.activity();
+    this.send([u]);
+    const r = await acked;
+    if (!r.ok) { for (const n of r.missing) this.memberOffline(n); }
   }
 
   /** Closes the session for everyone. */
