@@ -8,6 +8,7 @@
  * knows, and calls `finish()` so leftovers become errors.
  * @module
  */
+import { JWT_ALGORITHMS } from "../identity/jwt_keys.ts";
 import { parseLogLevel } from "../log.ts";
 import { tryParseClientEndpoint, tryParseServerEndpoint } from "./endpoint.ts";
 import {
@@ -602,21 +603,6 @@ function readClientAuth(r: MapReader): ClientAuthConfig {
   r.finish();
   return auth;
 }
-
-const JWT_ALGORITHMS: readonly JwtAlgorithm[] = [
-  "HS256",
-  "HS384",
-  "HS512",
-  "ES256",
-  "ES384",
-  "RS256",
-  "RS384",
-  "RS512",
-  "PS256",
-  "PS384",
-  "PS512",
-  "EdDSA",
-];
 
 function readJwt(r: MapReader): JwtAuthConfig {
   const claims = r.map("claims", readClaims);

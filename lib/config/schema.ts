@@ -438,20 +438,9 @@ export interface ClientTlsConfig extends TlsCommonConfig {
   insecureSkipVerify: boolean;
 }
 
-/** JWT signing algorithms accepted by SLIM (YAML spelling). */
-export type JwtAlgorithm =
-  | "HS256"
-  | "HS384"
-  | "HS512"
-  | "ES256"
-  | "ES384"
-  | "RS256"
-  | "RS384"
-  | "RS512"
-  | "PS256"
-  | "PS384"
-  | "PS512"
-  | "EdDSA";
+/** JWT signing algorithms accepted by SLIM (YAML spelling), defined with the JWT support. */
+export type { JwtAlgorithm } from "../identity/jwt_keys.ts";
+import type { JwtAlgorithm } from "../identity/jwt_keys.ts";
 
 /** A JWT key. YAML `auth.key`, tagged by `type`. */
 export type JwtKey =
