@@ -189,3 +189,93 @@ Deno.test("cli - errors give one line and the right exit status", async () => {
   assertEquals(v.code, 0);
   assert(v.stdout.includes("slim-ts") && v.stdout.includes("2.0.0-alpha.10"), v.stdout);
 });
+
+Deno.test("cli - JWT identities (--jwt key, --spire-trust-bundle) for a p2p exchange", async () => {
+  const { node, slim } = await startNode();
+  await using _node = node;
+  const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+    "sign",
+    "verify",
+  ]);
+  const der = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
+  const pem = `-----BEGIN PRIVATE KEY-----\n${
+    btoa(String.fromCharCode(...der)).match(/.{1,64}/g)!.join("\n")
+  }\n-----END PRIVATE KEY-----\n`;
+  const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/key.pem`, pem);
+  // The bundle format of the reference examples: trust domain -> base64 of a JWKS.
+  await Deno.writeTextFile(
+    `${dir}/bundle.json`,
+    JSON.stringify({ "example.org": btoa(JSON.stringify({ keys: [{ ...jwk, alg: "ES256" }] })) }),
+  );
+  const jwt = [
+    "--jwt",
+    `${dir}/key.pem`,
+    "--jwt-algorithm",
+    "ES256",
+    "--spire-trust-bundle",
+    `${dir}/bundle.json`,
+    "--audience",
+    "slim-demo",
+  ];
+  await using receiver = new SlimProcess([
+    "client",
+    "--local",
+    "org/ns/jwt-b",
+    "--slim",
+    slim,
+    "--p2p",
+    ...jwt,
+  ]);
+  await receiver.waitFor((l) => l.includes("waiting for sessions"), { stream: "stderr" });
+  const r = await runSlim([
+    "client",
+    "--local",
+    "org/ns/jwt-a",
+    "--slim",
+    slim,
+    "--remote",
+    "org/ns/jwt-b",
+    "--p2p",
+    "--enable-mls",
+    "--message",
+    "signed",
+    "--iterations",
+    "2",
+    ...jwt,
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(
+    r.stdout.split("\n").filter((l) => l.startsWith("org/ns/jwt-a -> Received message from"))
+      .length,
+    2,
+    r.stdout + r.stderr,
+  );
+});
+
+Deno.test("cli - Ctrl-C leaves the group and exits 0; the others go on", async () => {
+  const { node, slim } = await startNode();
+  await using _node = node;
+  await using c1 = client(slim, "agntcy/ns/client-1");
+  await using c2 = client(slim, "agntcy/ns/client-2");
+  await c1.waitFor((l) => l.includes("waiting for an invitation"), { stream: "stderr" });
+  await c2.waitFor((l) => l.includes("waiting for an invitation"), { stream: "stderr" });
+  await using mod = client(
+    slim,
+    "agntcy/ns/moderator",
+    "--remote",
+    "agntcy/ns/chat",
+    "--invites",
+    "agntcy/ns/client-1,agntcy/ns/client-2",
+  );
+  await c1.waitFor((l) => l.includes("joined session"), { stream: "stderr" });
+  await c2.waitFor((l) => l.includes("joined session"), { stream: "stderr" });
+  c1.child.kill("SIGINT");
+  assertEquals((await c1.status).code, 0);
+  await mod.write("still here?");
+  await c2.waitFor(received("agntcy/ns/client-2", "agntcy/ns/moderator", "still here?"));
+  await mod.endInput();
+  assertEquals((await mod.status).code, 0);
+  assertEquals((await c2.status).code, 0);
+});
