@@ -14,6 +14,7 @@
  * and the ratio ours / real.
  *
  * Usage: deno task bench [--duration SECONDS] [--only p2p,pairs,fanout,latency] [--json FILE]
+ *        [--ours-bin dist/slim] (measure the single binary instead of `deno run main.ts`)
  * @module
  */
 import { readFileSync } from "node:fs";
@@ -41,6 +42,8 @@ const { flags } = parseFlags(Deno.args, {
   // Measure an already running slim-ts node (e.g. under a profiler) instead of starting one.
   "ours-url": { kind: "string" },
   "ours-pid": { kind: "string" },
+  // Start this slim-ts executable (e.g. the Bun-built dist/slim) instead of `deno run main.ts`.
+  "ours-bin": { kind: "string" },
   "skip-real": { kind: "boolean" },
 });
 const DURATION_MS = Number(flags.duration ?? 5) * 1000;
@@ -215,8 +218,9 @@ async function startOurs(): Promise<Target> {
     `tracing: {log_level: warn}\nservices:\n  slim/0:\n    dataplane:\n      servers:\n        - endpoint: "127.0.0.1:${port}"\n          tls: {insecure: true}\n`,
   );
   const main = fileURLToPath(new URL("../main.ts", import.meta.url));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", main, "--config", config],
+  const bin = flags["ours-bin"] ? String(flags["ours-bin"]) : undefined;
+  const child = new Deno.Command(bin ?? Deno.execPath(), {
+    args: bin ? ["--config", config] : ["run", "-A", main, "--config", config],
     stdout: "null",
     stderr: "inherit",
   }).spawn();
@@ -231,7 +235,7 @@ async function startOurs(): Promise<Target> {
     }
   }
   return {
-    name: "slim-ts",
+    name: bin ? "slim-ts (binary)" : "slim-ts",
     url,
     pid: child.pid,
     stop: async () => {
@@ -429,7 +433,7 @@ console.log(
   "\nratio ours / real (msg/s; latency p50 and p99: real / ours, > 1 means ours is faster)",
 );
 for (const label of [...new Set(results.map((r) => r.scenario))]) {
-  const ours = results.find((r) => r.scenario === label && r.target === "slim-ts");
+  const ours = results.find((r) => r.scenario === label && r.target.startsWith("slim-ts"));
   const real = results.find((r) => r.scenario === label && r.target === "real");
   if (!ours || !real) continue;
   let line = `  ${label.padEnd(28)} throughput ${(ours.msgPerSec / real.msgPerSec).toFixed(2)}x`;
