@@ -107,7 +107,7 @@ async function pair(impl: Impl, mode: "throughput" | "rtt") {
     SECRET,
   ]);
   const result = await sender.next();
-  const received = await receiver.next().catch(() => ({}));
+  const received: Record<string, unknown> = await receiver.next().catch(() => ({}));
   await Promise.allSettled([sender.child.status, receiver.child.status]);
   return { result, received };
 }

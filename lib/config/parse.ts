@@ -35,7 +35,6 @@ import {
   type ControllerConfig,
   type DataplaneConfig,
   DEFAULT_TRACING_FILTERS,
-  type JwtAlgorithm,
   type JwtAuthConfig,
   type JwtClaims,
   type JwtKey,

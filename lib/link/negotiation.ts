@@ -55,7 +55,7 @@ export class LinkMac {
   readonly linkId: Uint8Array;
   readonly hmac: HmacSha256;
   /** Scratch for computed tags. */
-  readonly tag = new Uint8Array(32);
+  readonly tag: Uint8Array = new Uint8Array(32);
 
   constructor(linkId: string, key: Uint8Array) {
     this.linkId = encoder.encode(linkId);

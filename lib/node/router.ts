@@ -51,7 +51,7 @@ export interface RouterOptions {
 
 /** Routes messages between the links of one node. */
 export class Router {
-  readonly table = new SubscriptionTable();
+  readonly table: SubscriptionTable = new SubscriptionTable();
   readonly #log: Logger;
   readonly #links: (Link | undefined)[] = [];
   readonly #free: number[] = [];

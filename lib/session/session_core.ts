@@ -95,9 +95,9 @@ export abstract class SessionCore {
   readonly sessionType: SessionType;
   readonly log: Logger;
   readonly mls: SessionMls | undefined;
-  readonly roster = new Map<string, Member>();
-  readonly messages = new AsyncQueue<ReceivedMessage>();
-  readonly events = new AsyncQueue<SessionEvent>();
+  readonly roster: Map<string, Member> = new Map();
+  readonly messages: AsyncQueue<ReceivedMessage> = new AsyncQueue();
+  readonly events: AsyncQueue<SessionEvent> = new AsyncQueue();
   readonly control: ControlSender;
   readonly sender: DataSender;
   readonly receiver: DataReceiver;

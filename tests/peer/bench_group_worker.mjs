@@ -24,7 +24,9 @@
 //     t = throughput messages received, lat = arrival − send time (ms) of each latency message.
 //     `names` selects apps in a process holding several (the slim-ts twin); ignored here.
 // Payload (100 bytes, ASCII): `<T|L>|<seq>|<send time, ms since epoch, 3 decimals>|` + padding.
-import slim from "@agntcy/slim-bindings";
+// Loaded dynamically: a static import of a package only tests/peer/node_modules holds fails
+// `deno check` of the repository.
+const slim = (await import("@agntcy/slim-bindings")).default;
 import readline from "node:readline";
 
 const [role, endpoint, nameText, secret] = process.argv.slice(2);
