@@ -4,13 +4,24 @@
  */
 import type { IdentityProvider, IdentityVerifier } from "../identity/identity.ts";
 import type { Logger } from "../log.ts";
-import { MlsMember } from "../mls/mod.ts";
+import { MlsMember, slimCiphersuite } from "../mls/mod.ts";
 import type { MlsFactory } from "../session/mls_port.ts";
 
-/** Creates one MLS member per session (its credential holds a token minted at that moment). */
+/**
+ * Creates one MLS member per session (its credential holds a token minted at that moment). The
+ * members of one app share one ciphersuite object, hence its signature-verification caches.
+ */
 export function defaultMlsFactory(
   app: { provider: IdentityProvider; verifier: IdentityVerifier; logger: Logger },
 ): MlsFactory {
-  return () =>
-    MlsMember.create({ provider: app.provider, verifier: app.verifier, logger: app.logger });
+  let cipherSuite: ReturnType<typeof slimCiphersuite> | undefined;
+  return async () => {
+    cipherSuite ??= slimCiphersuite();
+    return MlsMember.create({
+      provider: app.provider,
+      verifier: app.verifier,
+      logger: app.logger,
+      cipherSuite: await cipherSuite,
+    });
+  };
 }

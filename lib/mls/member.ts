@@ -17,30 +17,31 @@
  * `credential_validator.ts`), so groups outlive the token validity window.
  *
  * Operations on one member run one at a time ({@link SerialQueue}): each one advances the
- * ts-mls state, application messages included.
+ * state, application messages included.
+ *
+ * Where the work is done: the group state is ts-mls's `ClientState`, but its hot paths are
+ * orchestrated here on ts-mls's building blocks, producing the same bytes and the same state:
+ * application messages (`app_message.ts`, which also keeps each epoch's keys and derives the
+ * secret tree lazily), processing and creating commits (`commit.ts`) and joining (`join.ts`),
+ * with memoised tree hashes (`tree_hash.ts`). Only group creation and key packages go through
+ * ts-mls's own entry points. ts-mls never sees application messages: the `secretTree` of the
+ * states it is given stays empty.
  * @module
  */
 import {
   type CiphersuiteImpl,
   type ClientConfig,
   type ClientState,
-  createApplicationMessage,
-  createCommit,
-  type CreateCommitResult,
   createGroup,
   type Credential,
   defaultKeyPackageEqualityConfig,
   defaultLifetimeConfig,
   defaultPaddingConfig,
-  emptyPskIndex,
-  type EpochReceiverData,
   generateKeyPackageWithKey,
   type IncomingMessageCallback,
-  joinGroup,
   type KeyPackage,
   type LeafNode,
   type PrivateKeyPackage,
-  processPublicMessage,
   type Proposal,
   type ProposalOrRef,
   type PublicMessage,
@@ -49,12 +50,14 @@ import {
   zeroOutUint8Array,
 } from "ts-mls";
 import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
-import { unprotectPrivateMessage } from "ts-mls/messageProtection.js";
 import { unprotectPublicMessage } from "ts-mls/messageProtectionPublic.js";
 import { MlsError } from "../errors.ts";
 import type { IdentityProvider, IdentityVerifier } from "../identity/mod.ts";
 import type { Logger } from "../log.ts";
 import { idFromIdentity } from "../names/name.ts";
+import { EpochKeys, type RatchetSource } from "./app_message.ts";
+import { type CreatedCommit, createPublicCommit, processPublicCommit } from "./commit.ts";
+import { type JoinedGroup, joinGroup } from "./join.ts";
 import { slimCiphersuite } from "./crypto_provider.ts";
 import {
   type AcceptedCredential,
@@ -68,7 +71,6 @@ import {
   decodeWelcome,
   encodeKeyPackage,
   encodeMls,
-  encodePrivateMessage,
   encodeWelcome,
 } from "./messages.ts";
 import { SerialQueue } from "./serial_queue.ts";
@@ -88,8 +90,9 @@ export interface MlsMemberOptions {
   /** Receives warnings (rejected credentials) and debug lines. */
   logger?: Logger;
   /**
-   * The ts-mls ciphersuite implementation; for benchmarks and tests.
-   * @default {@link slimCiphersuite}
+   * The ts-mls ciphersuite implementation. Apps pass one per app ({@link slimCiphersuite}) so
+   * that their sessions share verification tables; tests and benchmarks pass others.
+   * @default a fresh {@link slimCiphersuite}
    */
   cipherSuite?: CiphersuiteImpl;
 }
@@ -163,8 +166,15 @@ export class MlsMember {
   readonly #queue = new SerialQueue();
   #pending: PendingKeyPackage[] = [];
   #state: ClientState | undefined;
+  /**
+   * Application-message keys of the current epoch and of the retained earlier ones (see
+   * `app_message.ts`); the ts-mls state's own secret tree is emptied once handed over here.
+   */
+  #epochs = new Map<bigint, EpochKeys>();
   /** Current members by leaf index. */
   #roster = new Map<number, AcceptedCredential>();
+  /** Accepted credentials by leaf object (see {@link #known}). */
+  readonly #leafCredentials = new WeakMap<LeafNode, AcceptedCredential>();
 
   private constructor(
     options: MlsMemberOptions,
@@ -254,24 +264,18 @@ export class MlsMember {
       const decoded = decodeWelcome(welcome);
       const kp = this.#keyPackageFor(decoded);
       this.#validator.takeRejection();
-      let state: ClientState;
+      let joined: JoinedGroup;
       try {
-        state = await this.#validator.trustingExistingMembers(() =>
-          joinGroup(
-            decoded,
-            kp.publicPackage,
-            kp.privatePackage,
-            emptyPskIndex,
-            this.#cs,
-            undefined,
-            undefined,
-            this.#config,
-          )
+        joined = await this.#validator.trustingExistingMembers(() =>
+          joinGroup(decoded, kp.publicPackage, kp.privatePackage, this.#cs, this.#config)
         );
       } catch (e) {
         throw this.#failure("welcome rejected", e);
       }
-      this.#state = state;
+      const { state, encryptionSecret, leafWidth } = joined;
+      this.#forgetEpochs();
+      this.#enterEpoch(state, { kind: "encryptionSecret", secret: encryptionSecret, leafWidth });
+      zeroOutUint8Array(encryptionSecret);
       // Single use: this key package is spent (its leaf key now lives in the group state, so it
       // is not wiped), and the others answered joins that are moot now.
       for (const p of this.#pending) if (p !== kp) forgetKeyPackage(p);
@@ -319,13 +323,7 @@ export class MlsMember {
       this.#validator.takeRejection();
       let result;
       try {
-        result = await processPublicMessage(
-          state,
-          message,
-          emptyPskIndex,
-          this.#cs,
-          acceptSlimCommits,
-        );
+        result = await processPublicCommit(state, message, this.#cs, acceptSlimCommits);
       } catch (e) {
         // ts-mls detects self-removal by our leaf becoming blank; when the same commit refills
         // the slot (a rejoin of our own app under a new leaf) it fails instead. An authentic
@@ -333,6 +331,7 @@ export class MlsMember {
         if (removesLeaf(content.commit.proposals, state.privatePath.leafIndex)) {
           if (await this.#authentic(state, message)) {
             this.#state = { ...state, groupActiveState: { kind: "removedFromGroup" } };
+            this.#forgetEpochs();
             this.#roster = new Map();
             this.#logger?.info("removed from the mls group", { epoch });
             return;
@@ -343,14 +342,30 @@ export class MlsMember {
       if (result.actionTaken === "reject") {
         throw new MlsError("commit rejected: it carries proposals other than add and remove");
       }
-      this.#checkSuccessor(state, content.sender.leafIndex, content.commit.path?.leafNode);
-      this.#state = result.newState;
+      try {
+        this.#checkSuccessor(state, content.sender.leafIndex, content.commit.path?.leafNode);
+      } catch (e) {
+        if (result.encryptionSecret) zeroOutUint8Array(result.encryptionSecret);
+        throw e;
+      }
       zeroAll(result.consumed);
       if (result.newState.groupActiveState.kind === "removedFromGroup") {
+        this.#state = result.newState;
+        this.#forgetEpochs();
         this.#roster = new Map();
         this.#logger?.info("removed from the mls group", { epoch });
         return;
       }
+      const { encryptionSecret, leafWidth } = result;
+      if (!encryptionSecret || leafWidth === undefined) {
+        throw new MlsError("commit rejected: no epoch secrets were derived");
+      }
+      this.#enterEpoch(result.newState, {
+        kind: "encryptionSecret",
+        secret: encryptionSecret,
+        leafWidth,
+      });
+      zeroOutUint8Array(encryptionSecret);
       await this.#refreshRoster();
     });
   }
@@ -363,7 +378,7 @@ export class MlsMember {
       if (this.joined) throw new MlsError("cannot create a group: already a member of one");
       const kp = await this.#newKeyPackage();
       try {
-        this.#state = await createGroup(
+        const state = await createGroup(
           crypto.getRandomValues(new Uint8Array(32)),
           kp.publicPackage,
           kp.privatePackage,
@@ -371,6 +386,8 @@ export class MlsMember {
           this.#cs,
           this.#config,
         );
+        this.#forgetEpochs();
+        this.#enterEpoch(state);
       } catch (e) {
         throw this.#failure("cannot create the group", e);
       }
@@ -441,15 +458,20 @@ export class MlsMember {
   encrypt(plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
     return this.#queue.run(async () => {
       const state = this.#active("encrypt");
-      let result;
+      if (Object.keys(state.unappliedProposals).length !== 0) {
+        throw new MlsError("cannot encrypt: the group has unapplied proposals");
+      }
       try {
-        result = await createApplicationMessage(state, plaintext, this.#cs, aad);
+        return await this.#epochs.get(state.groupContext.epoch)!.seal(
+          this.#cs.signature,
+          state.signaturePrivateKey,
+          state.privatePath.leafIndex,
+          plaintext,
+          aad,
+        );
       } catch (e) {
         throw this.#failure("cannot encrypt", e);
       }
-      this.#state = result.newState;
-      zeroAll(result.consumed);
-      return encodePrivateMessage(result.privateMessage);
     });
   }
 
@@ -470,65 +492,32 @@ export class MlsMember {
         throw new MlsError("message is for another MLS group");
       }
       const current = state.groupContext.epoch;
-      let source: Omit<EpochReceiverData, "resumptionPsk">;
-      if (pm.epoch === current) {
-        source = {
-          senderDataSecret: state.keySchedule.senderDataSecret,
-          secretTree: state.secretTree,
-          ratchetTree: state.ratchetTree,
-          groupContext: state.groupContext,
-        };
-      } else if (pm.epoch > current) {
+      if (pm.epoch > current) {
         throw new MlsError(
           `message is from epoch ${pm.epoch}, ahead of ours (${current}): a commit is missing`,
         );
-      } else {
-        const old = state.historicalReceiverData.get(pm.epoch);
-        if (!old) {
-          throw new MlsError(
-            `message is from epoch ${pm.epoch}, older than the epochs kept (current ${current})`,
-          );
-        }
-        source = old;
       }
-      let result;
-      try {
-        result = await unprotectPrivateMessage(
-          source.senderDataSecret,
-          pm,
-          source.secretTree,
-          source.ratchetTree,
-          source.groupContext,
-          state.clientConfig.keyRetentionConfig,
-          this.#cs,
+      const keys = this.#epochs.get(pm.epoch);
+      if (!keys) {
+        throw new MlsError(
+          `message is from epoch ${pm.epoch}, older than the epochs kept (current ${current})`,
         );
+      }
+      let opened;
+      try {
+        opened = await keys.open(pm, this.#cs.signature);
       } catch (e) {
         throw new MlsError(`cannot decrypt message of epoch ${pm.epoch}: ${text(e)}`, {
           cause: e,
         });
       }
-      const content = result.content.content;
-      if (content.contentType !== "application") {
-        throw new MlsError(`expected an application message, got a ${content.contentType}`);
-      }
-      if (pm.epoch === current) {
-        this.#state = { ...state, secretTree: result.tree };
-      } else {
-        const old = state.historicalReceiverData.get(pm.epoch)!;
-        const history = new Map(state.historicalReceiverData);
-        history.set(pm.epoch, { ...old, secretTree: result.tree });
-        this.#state = { ...state, historicalReceiverData: history };
-      }
-      zeroAll(result.consumed);
-      const sender = content.sender.senderType === "member" ? content.sender.leafIndex : undefined;
-      const senderAppId = sender === undefined
-        ? undefined
-        : pm.epoch === current
+      const sender = opened.senderLeafIndex;
+      const senderAppId = pm.epoch === current
         ? this.#roster.get(sender)?.appId
-        : this.#appIdAt(source.ratchetTree, sender);
+        : this.#appIdAt(keys.ratchetTree, sender);
       return {
-        plaintext: content.applicationData,
-        aad: pm.authenticatedData,
+        plaintext: opened.plaintext,
+        aad: opened.authenticatedData,
         epoch: pm.epoch,
         ...(senderAppId === undefined ? {} : { senderAppId }),
       };
@@ -570,6 +559,38 @@ export class MlsMember {
     );
   }
 
+  /**
+   * Makes `state` current and takes over the application-message keys of its epoch, from
+   * `source` or else from the secret tree ts-mls derived; earlier epochs beyond the retention
+   * are erased.
+   */
+  #enterEpoch(state: ClientState, source?: RatchetSource): void {
+    const keys = new EpochKeys({
+      groupContext: state.groupContext,
+      ratchetTree: state.ratchetTree,
+      senderDataSecret: state.keySchedule.senderDataSecret,
+      source: source ?? { kind: "tsMlsTree", tree: state.secretTree },
+      retention: state.clientConfig.keyRetentionConfig,
+      padding: state.clientConfig.paddingConfig,
+    });
+    const oldest = keys.epoch - BigInt(state.clientConfig.keyRetentionConfig.retainKeysForEpochs);
+    for (const [epoch, old] of this.#epochs) {
+      if (epoch < oldest || epoch >= keys.epoch) {
+        old.wipe();
+        this.#epochs.delete(epoch);
+      }
+    }
+    this.#epochs.set(keys.epoch, keys);
+    // ts-mls never sees application messages again: its copy of the tree must not linger.
+    this.#state = { ...state, secretTree: [] };
+  }
+
+  /** Erases every epoch's application-message keys (left the group, or a new one). */
+  #forgetEpochs(): void {
+    for (const keys of this.#epochs.values()) keys.wipe();
+    this.#epochs.clear();
+  }
+
   #keyPackageFor(welcome: Welcome): PendingKeyPackage {
     for (const p of this.#pending) {
       if (welcome.secrets.some((s) => sameBytes(s.newMember, p.ref))) return p;
@@ -585,20 +606,21 @@ export class MlsMember {
     state: ClientState,
     proposals: Proposal[],
     what: string,
-  ): Promise<CreateCommitResult> {
+  ): Promise<CreatedCommit> {
     this.#validator.takeRejection();
-    let result: CreateCommitResult;
+    let result: CreatedCommit;
     try {
-      result = await createCommit({ state, cipherSuite: this.#cs }, {
-        extraProposals: proposals,
-        ratchetTreeExtension: true,
-        wireAsPublicMessage: true,
-      });
+      result = await createPublicCommit(state, proposals, this.#cs);
     } catch (e) {
       throw this.#failure(what, e);
     }
-    this.#state = result.newState;
     zeroAll(result.consumed);
+    this.#enterEpoch(result.newState, {
+      kind: "encryptionSecret",
+      secret: result.encryptionSecret,
+      leafWidth: result.leafWidth,
+    });
+    zeroOutUint8Array(result.encryptionSecret);
     await this.#refreshRoster();
     return result;
   }
@@ -639,6 +661,7 @@ export class MlsMember {
           known = await this.#validator.trustingExistingMembers(() =>
             this.#validator.check(leaf.credential, leaf.signaturePublicKey)
           ).catch(() => undefined);
+          if (known) this.#leafCredentials.set(leaf, known);
         }
         if (known) roster.set(leafIndex, known);
         else this.#logger?.warn("mls member without a valid credential", { leafIndex });
@@ -647,7 +670,14 @@ export class MlsMember {
     this.#roster = roster;
   }
 
+  /**
+   * What we accepted about `leaf`'s credential, if anything. Remembered per LeafNode object:
+   * ts-mls never mutates tree nodes, so a leaf object once matched to an accepted credential
+   * keeps it, and a roster refresh after a commit only looks at the leaves the commit changed.
+   */
   #known(leaf: LeafNode): AcceptedCredential | undefined {
+    const cached = this.#leafCredentials.get(leaf);
+    if (cached) return cached;
     let token: string;
     try {
       token = credentialToken(leaf.credential);
@@ -655,7 +685,9 @@ export class MlsMember {
       return undefined;
     }
     const known = this.#validator.lookup(token);
-    return known && sameBytes(known.publicKey, leaf.signaturePublicKey) ? known : undefined;
+    if (!known || !sameBytes(known.publicKey, leaf.signaturePublicKey)) return undefined;
+    this.#leafCredentials.set(leaf, known);
+    return known;
   }
 
   #appIdAt(tree: RatchetTree, leafIndex: number): bigint | undefined {

@@ -91,9 +91,68 @@ export function decodePublicMessage(bytes: Uint8Array): PublicMessage {
   return expect(bytes, "mls_public_message").publicMessage;
 }
 
-/** Decodes a serialized `MLSMessage(PrivateMessage)`. */
+/**
+ * Decodes a serialized `MLSMessage(PrivateMessage)`.
+ *
+ * This runs for every application message received, so a well-formed one is parsed directly
+ * (ts-mls's generic decoder costs ~5 µs of closures per message); anything else goes through
+ * the generic decoder, which produces the same result or the error to report.
+ */
 export function decodePrivateMessage(bytes: Uint8Array): PrivateMessage {
-  return expect(bytes, "mls_private_message").privateMessage;
+  return parsePrivateMessage(bytes) ?? expect(bytes, "mls_private_message").privateMessage;
+}
+
+const CONTENT_TYPES = [undefined, "application", "proposal", "commit"] as const;
+
+/** Reads a vector (as ts-mls does: any header length but 8); `undefined` if it does not fit. */
+function vector(bytes: Uint8Array, at: number): [Uint8Array, number] | undefined {
+  if (at >= bytes.length) return undefined;
+  const first = bytes[at];
+  let length: number, header: number;
+  if (first < 0x40) {
+    length = first;
+    header = 1;
+  } else if (first < 0x80) {
+    if (at + 2 > bytes.length) return undefined;
+    length = ((first & 0x3f) << 8) | bytes[at + 1];
+    header = 2;
+  } else if (first < 0xc0) {
+    if (at + 4 > bytes.length) return undefined;
+    length = (first & 0x3f) * 0x100_0000 + (bytes[at + 1] << 16) + (bytes[at + 2] << 8) +
+      bytes[at + 3];
+    header = 4;
+  } else return undefined;
+  const end = at + header + length;
+  return end <= bytes.length ? [bytes.subarray(at + header, end), end] : undefined;
+}
+
+/** The PrivateMessage in `bytes` if it is exactly one well-formed MLS 1.0 one, else undefined. */
+function parsePrivateMessage(bytes: Uint8Array): PrivateMessage | undefined {
+  // version mls10 (1), wire format mls_private_message (2)
+  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 1 || bytes[2] !== 0 || bytes[3] !== 2) {
+    return undefined;
+  }
+  const groupId = vector(bytes, 4);
+  if (!groupId || groupId[1] + 9 > bytes.length) return undefined;
+  const at = groupId[1];
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const epoch = view.getBigUint64(at);
+  const contentType = CONTENT_TYPES[bytes[at + 8]];
+  if (!contentType) return undefined;
+  const authenticatedData = vector(bytes, at + 9);
+  if (!authenticatedData) return undefined;
+  const encryptedSenderData = vector(bytes, authenticatedData[1]);
+  if (!encryptedSenderData) return undefined;
+  const ciphertext = vector(bytes, encryptedSenderData[1]);
+  if (!ciphertext || ciphertext[1] !== bytes.length) return undefined;
+  return {
+    groupId: groupId[0],
+    epoch,
+    contentType,
+    authenticatedData: authenticatedData[0],
+    encryptedSenderData: encryptedSenderData[0],
+    ciphertext: ciphertext[0],
+  };
 }
 
 /** Serializes a key package as an `MLSMessage`. */

@@ -6,9 +6,14 @@
  *   encryption for both.
  * - {@link CredentialValidator}: SLIM's credential rules (token verification, key binding) and
  *   the long-lived-group rule (validity windows are checked only when a credential is new).
- * - {@link slimCiphersuite}: the fast ciphersuite-2 implementation (noble signing and hashing,
- *   WebCrypto verification); {@link referenceCiphersuite} is ts-mls's stock one.
+ * - {@link slimCiphersuite}: the fast ciphersuite-2 implementation (`crypto_provider.ts`:
+ *   ECDSA on precomputed tables with a process-wide verification memo, synchronous SHA-256,
+ *   HMAC and HKDF, AES-GCM on `node:crypto`, HPKE); {@link referenceCiphersuite} is ts-mls's
+ *   stock one.
  * - `messages.ts` helpers decode and encode the `MLSMessage` envelopes strictly.
+ * - Internal: `app_message.ts` (application messages, lazy secret tree), `commit.ts` and
+ *   `join.ts` (epoch transitions without the eager secret tree), `tree_hash.ts` (memoised tree
+ *   and parent hashes), `p256.ts`, `sha256.ts`, `aead.ts`, `hpke.ts`, `verifier.ts`.
  * @module
  */
 export {
@@ -25,6 +30,7 @@ export {
   CredentialValidator,
   type CredentialValidatorOptions,
 } from "./credential_validator.ts";
+export { P256Verifier, type P256VerifierOptions } from "./verifier.ts";
 export {
   p256Signature,
   referenceCiphersuite,

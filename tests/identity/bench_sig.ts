@@ -23,7 +23,7 @@ import {
   verifySignature,
   verifySignatureSync,
 } from "../../lib/identity/mod.ts";
-import { derToP1363 } from "../../lib/identity/ecdsa_der.ts";
+import { derToP1363 } from "../../lib/crypto/ecdsa_der.ts";
 
 const BUDGET_MS = Number(Deno.args[0] ?? 400);
 const SECRET = "a-very-long-shared-secret-0123456789-abcdefghijklmnop";

@@ -14,7 +14,7 @@ import {
   VerifyKeyCache,
   verifyPublishIdentity,
 } from "../../lib/identity/mod.ts";
-import { derToP1363 } from "../../lib/identity/ecdsa_der.ts";
+import { derToP1363 } from "../../lib/crypto/ecdsa_der.ts";
 import {
   ApplicationPayloadSchema,
   encodeAad,

@@ -8,7 +8,7 @@ import {
   verifySignature,
   verifySignatureSync,
 } from "../../lib/identity/mod.ts";
-import { derToP1363, p1363ToDer } from "../../lib/identity/ecdsa_der.ts";
+import { derToP1363, p1363ToDer } from "../../lib/crypto/ecdsa_der.ts";
 
 const N = p256.Point.CURVE().n;
 const DATA = new TextEncoder().encode("header integrity aad bytes");
@@ -84,6 +84,8 @@ Deno.test("our signatures verify with noble, WebCrypto and our verifiers", async
     const der = i % 2 ? key.signSync(data) : await key.sign(data);
     assert.ok(der.length >= 8 && der.length <= 72 && der[0] === 0x30);
     assert.ok(p256.verify(der, data, key.publicKey, { format: "der", lowS: false }));
+    // Deterministic, low S: the bytes noble's default signer produced before ours replaced it.
+    assert.deepEqual(der, p256.sign(data, key.privateKey, { format: "der" }));
     const raw = derToP1363(der)!;
     assert.ok(
       await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, verify, raw, data),

@@ -6,7 +6,7 @@
 import { p256 } from "@noble/curves/nist.js";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { SigningKey } from "../../lib/identity/mod.ts";
-import { p1363ToDer } from "../../lib/identity/ecdsa_der.ts";
+import { p1363ToDer } from "../../lib/crypto/ecdsa_der.ts";
 import { referenceCiphersuite, sha256Kdf, slimCiphersuite } from "../../lib/mls/mod.ts";
 import { bytes, invite, member, TestClock, text } from "./_helpers.ts";
 
