@@ -66,15 +66,7 @@ export function adminApp(nodes: SlimNode[]): Hono {
     ];
     for (const node of nodes) {
       const id = `node="${node.nodeId}"`;
-      let received = 0, forwarded = 0;
-      const dropped = new Map<string, number>();
-      for (const l of node.router.links()) {
-        const s = node.router.stats(l);
-        if (!s) continue;
-        received += s.received;
-        forwarded += s.forwarded;
-        for (const [k, v] of s.dropped) dropped.set(k, (dropped.get(k) ?? 0) + v);
-      }
+      const { received, forwarded, dropped } = node.router.totals();
       lines.push(`slim_connections{${id}} ${node.router.links().length}`);
       lines.push(`slim_routes{${id}} ${node.router.table.size}`);
       lines.push(`slim_messages_received_total{${id}} ${received}`);

@@ -56,6 +56,8 @@ export class Router {
   readonly #links: (Link | undefined)[] = [];
   readonly #free: number[] = [];
   readonly #stats = new Map<Link, LinkStats>();
+  /** Counters of links already detached, so that node totals never go down. */
+  readonly #retired: LinkStats = { received: 0, forwarded: 0, dropped: new Map() };
   readonly #view = new MessageView();
   readonly #targets: number[] = [];
   readonly #congested = new Set<Link>();
@@ -90,6 +92,8 @@ export class Router {
       }
     }
     this.#congested.delete(link);
+    const stats = this.#stats.get(link);
+    if (stats) addStats(this.#retired, stats);
     this.#stats.delete(link);
     link.state = "closed";
     return removed;
@@ -108,6 +112,14 @@ export class Router {
   /** Counters of a link. */
   stats(link: Link): LinkStats | undefined {
     return this.#stats.get(link);
+  }
+
+  /** Counters of every link the router ever had (monotonic: Prometheus counters). */
+  totals(): LinkStats {
+    const sum: LinkStats = { received: 0, forwarded: 0, dropped: new Map() };
+    addStats(sum, this.#retired);
+    for (const stats of this.#stats.values()) addStats(sum, stats);
+    return sum;
   }
 
   /**
@@ -384,4 +396,12 @@ function nameIdOf(n: NameView): bigint {
   if (!n.idPresent) return (1n << 128n) - 1n;
   const i = n.id;
   return (BigInt(i[1]) << 96n) | (BigInt(i[0]) << 64n) | (BigInt(i[3]) << 32n) | BigInt(i[2]);
+}
+
+function addStats(into: LinkStats, from: LinkStats): void {
+  into.received += from.received;
+  into.forwarded += from.forwarded;
+  for (const [reason, n] of from.dropped) {
+    into.dropped.set(reason, (into.dropped.get(reason) ?? 0) + n);
+  }
 }

@@ -31,3 +31,31 @@ Deno.test("admin - health, connections, routes and metrics of a running node", a
     await node.stop();
   }
 });
+
+Deno.test("admin - message counters survive the links that counted them", async () => {
+  const log = createLogger("t", { level: "error" });
+  const node = await SlimNode.start({ servers: [{ endpoint: "127.0.0.1:0" }], logger: log });
+  const admin = await serveAdmin(adminApp([node]), "127.0.0.1", 0, log);
+  const base = `http://127.0.0.1:${admin.port}`;
+  const received = async () => {
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const m = metrics.match(/^slim_messages_received_total\{[^}]*\} (\d+)$/m);
+    assert(m, metrics);
+    return Number(m[1]);
+  };
+  try {
+    const client = await RawClient.connect(`http://127.0.0.1:${node.addresses[0].port}`);
+    await client.subscribe(Name.parse("org/ns/alice").withId(5n), 9n);
+    const before = await received();
+    assert(before >= 1, `received ${before}`);
+    await client.close();
+    for (let i = 0; i < 100 && node.router.links().length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assertEquals(node.router.links().length, 0);
+    assertEquals(await received(), before);
+  } finally {
+    await admin.close();
+    await node.stop();
+  }
+});
