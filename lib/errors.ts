@@ -35,9 +35,13 @@ export class SlimError extends Error {
   /** Wraps anything thrown into a SlimError, keeping SlimErrors as they are. */
   static from(reason: unknown, code: SlimErrorCode = "transport"): SlimError {
     if (reason instanceof SlimError) return reason;
-    const message = reason instanceof Error ? reason.message : String(reason);
-    return new SlimError(code, message, { cause: reason });
+    return new SlimError(code, errorMessage(reason), { cause: reason });
   }
+}
+
+/** The message of anything thrown, for error and log text. */
+export function errorMessage(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason);
 }
 
 /** A configuration file, section or option is invalid. `path` names the offending key. */

@@ -39,6 +39,7 @@ import {
   verificationKeysFromJwks,
 } from "./jwt_keys.ts";
 import { SigningKey } from "./signing_key.ts";
+import { sameBytes } from "../bytes.ts";
 
 /** Default token lifetime of minted JWTs, seconds (as in the real SLIM). */
 export const DEFAULT_JWT_DURATION_SECONDS = 3600;
@@ -311,10 +312,6 @@ function decodeUnverified(token: string): JWTPayload {
   } catch (e) {
     throw new AuthError("malformed jwt", { cause: e });
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 /** Options of {@link JwtVerifier.create}: exactly one of `key`, `jwks`, `jwksUrl`. */

@@ -132,18 +132,6 @@ function readUint32(buf: Uint8Array, at: number): number {
   return ((buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]) >>> 0;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /**
  * The constant head of a `KDFLabel` (RFC 9420 §8): `uint16 length ‖ opaque label<V>` with
  * label = "MLS 1.0 " + `label`; the context vector follows.
@@ -597,6 +585,3 @@ export class EpochKeys {
     this.#ratchets.clear();
   }
 }
-
-/** Concatenation helper for tests and callers building expected encodings. */
-export { concat as concatBytes };

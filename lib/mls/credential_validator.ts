@@ -41,11 +41,12 @@
  * @module
  */
 import type { AuthenticationService, Credential } from "ts-mls";
-import { MlsError } from "../errors.ts";
+import { errorMessage, MlsError } from "../errors.ts";
 import type { IdentityVerifier, VerifiedIdentity } from "../identity/mod.ts";
 import { b64urlDecode } from "../identity/base64.ts";
 import type { Logger } from "../log.ts";
 import { idFromIdentity } from "../names/name.ts";
+import { sameBytes } from "../bytes.ts";
 
 /** What slim-ts knows about an accepted credential. */
 export interface AcceptedCredential {
@@ -124,7 +125,7 @@ export class CredentialValidator implements AuthenticationService {
       await this.check(credential, signaturePublicKey);
       return true;
     } catch (e) {
-      const reason = e instanceof Error ? e.message : String(e);
+      const reason = errorMessage(e);
       this.#lastRejection = reason;
       this.#logger?.warn("mls credential rejected", { reason });
       return false;
@@ -148,9 +149,12 @@ export class CredentialValidator implements AuthenticationService {
       try {
         if (!this.#own.has(token)) await this.#verifier.verify(token, known.verifiedAt);
       } catch (e) {
-        throw new MlsError(`credential token of ${known.subject} no longer verifies: ${text(e)}`, {
-          cause: e,
-        });
+        throw new MlsError(
+          `credential token of ${known.subject} no longer verifies: ${errorMessage(e)}`,
+          {
+            cause: e,
+          },
+        );
       }
       this.#touch(known);
       return known;
@@ -163,13 +167,13 @@ export class CredentialValidator implements AuthenticationService {
     } catch (e) {
       const issuedAt = this.#existingMembers ? claimedIssueTime(token) : undefined;
       if (issuedAt === undefined) {
-        throw new MlsError(`credential token rejected: ${text(e)}`, { cause: e });
+        throw new MlsError(`credential token rejected: ${errorMessage(e)}`, { cause: e });
       }
       // An existing member of the group we are joining: its token may be old (module doc).
       try {
         verified = await this.#verifier.verify(token, issuedAt);
       } catch {
-        throw new MlsError(`credential token rejected: ${text(e)}`, { cause: e });
+        throw new MlsError(`credential token rejected: ${errorMessage(e)}`, { cause: e });
       }
       verifiedAt = issuedAt;
       this.#logger?.debug("mls credential of an existing member accepted outside its window", {
@@ -279,14 +283,4 @@ export function claimedIssueTime(token: string): number | undefined {
   const fields = token.split(":");
   if (fields.length !== 5 || !/^\d{1,15}$/.test(fields[1])) return undefined;
   return Number(fields[1]);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function text(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -24,6 +24,7 @@ import { p256 } from "@noble/curves/nist.js";
 import { aesGcmOpen, aesGcmSeal } from "./aead.ts";
 import { P256PublicKey, publicKeyOf, scalarFromBytes } from "../crypto/p256.ts";
 import { hkdfExpand, hkdfExtract } from "../crypto/sha256.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** An HPKE key as handed to ts-mls: its serialized form (65-byte point or 32-byte scalar). */
 export interface HpkeKey {
@@ -43,25 +44,13 @@ const NONCE_LENGTH = 12;
 const SECRET_LENGTH = 32;
 const MODE_BASE = 0;
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 function labeledExtract(
   suite: Uint8Array,
   salt: Uint8Array,
   label: string,
   ikm: Uint8Array,
 ): Uint8Array {
-  return hkdfExtract(salt, concat(VERSION, suite, utf8.encode(label), ikm));
+  return hkdfExtract(salt, concatBytes(VERSION, suite, utf8.encode(label), ikm));
 }
 
 function labeledExpand(
@@ -72,7 +61,7 @@ function labeledExpand(
   length: number,
 ): Uint8Array {
   const prefix = new Uint8Array([length >>> 8, length & 0xff]);
-  return hkdfExpand(prk, concat(prefix, VERSION, suite, utf8.encode(label), info), length);
+  return hkdfExpand(prk, concatBytes(prefix, VERSION, suite, utf8.encode(label), info), length);
 }
 
 /** `ExtractAndExpand(dh, kem_context)` of DHKEM. */
@@ -94,7 +83,7 @@ interface Context {
 function keySchedule(shared: Uint8Array, info: Uint8Array): Context {
   const pskIdHash = labeledExtract(HPKE_SUITE, EMPTY, "psk_id_hash", EMPTY);
   const infoHash = labeledExtract(HPKE_SUITE, EMPTY, "info_hash", info);
-  const context = concat(new Uint8Array([MODE_BASE]), pskIdHash, infoHash);
+  const context = concatBytes(new Uint8Array([MODE_BASE]), pskIdHash, infoHash);
   const secret = labeledExtract(HPKE_SUITE, shared, "secret", EMPTY);
   shared.fill(0);
   const key = labeledExpand(HPKE_SUITE, secret, "key", context, KEY_LENGTH);
@@ -199,13 +188,13 @@ async function dh(sk: Uint8Array, pk: Uint8Array): Promise<Uint8Array> {
 async function encap(skE: Uint8Array, pkR: Uint8Array): Promise<[Uint8Array, Uint8Array]> {
   if (pkR.length !== 65) throw new RangeError("hpke: public key must be 65 bytes");
   const enc = publicKeyOf(skE);
-  return [sharedSecret(await dh(skE, pkR), concat(enc, pkR)), enc];
+  return [sharedSecret(await dh(skE, pkR), concatBytes(enc, pkR)), enc];
 }
 
 /** `Decap(enc, skR)`. */
 async function decap(enc: Uint8Array, skR: Uint8Array): Promise<Uint8Array> {
   if (enc.length !== 65) throw new RangeError("hpke: encapsulated key must be 65 bytes");
-  return sharedSecret(await dh(skR, enc), concat(enc, publicKeyOf(skR)));
+  return sharedSecret(await dh(skR, enc), concatBytes(enc, publicKeyOf(skR)));
 }
 
 /** `DeriveKeyPair(ikm)` of DHKEM(P-256): rejection sampling of the secret scalar. */

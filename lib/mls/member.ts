@@ -51,7 +51,7 @@ import {
 } from "ts-mls";
 import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
 import { unprotectPublicMessage } from "ts-mls/messageProtectionPublic.js";
-import { MlsError } from "../errors.ts";
+import { errorMessage, MlsError } from "../errors.ts";
 import type { IdentityProvider, IdentityVerifier } from "../identity/mod.ts";
 import type { Logger } from "../log.ts";
 import { idFromIdentity } from "../names/name.ts";
@@ -75,6 +75,7 @@ import {
 } from "./messages.ts";
 import { SerialQueue } from "./serial_queue.ts";
 import { KEY_RETENTION, LEAF_LIFETIME, slimCapabilities } from "./suite.ts";
+import { sameBytes } from "../bytes.ts";
 
 /** Options of {@link MlsMember.create}. */
 export interface MlsMemberOptions {
@@ -411,7 +412,7 @@ export class MlsMember {
       try {
         await this.#validator.check(leaf.credential, leaf.signaturePublicKey);
       } catch (e) {
-        throw new MlsError(`key package rejected: ${text(e)}`, { cause: e });
+        throw new MlsError(`key package rejected: ${errorMessage(e)}`, { cause: e });
       }
       const proposals: Proposal[] = [];
       for (const [leafIndex, node] of leaves(state.ratchetTree)) {
@@ -507,7 +508,7 @@ export class MlsMember {
       try {
         opened = await keys.open(pm, this.#cs.signature);
       } catch (e) {
-        throw new MlsError(`cannot decrypt message of epoch ${pm.epoch}: ${text(e)}`, {
+        throw new MlsError(`cannot decrypt message of epoch ${pm.epoch}: ${errorMessage(e)}`, {
           cause: e,
         });
       }
@@ -713,7 +714,7 @@ export class MlsMember {
 
   #failure(what: string, e: unknown): MlsError {
     const reason = this.#validator.takeRejection();
-    return new MlsError(`${what}: ${text(e)}${reason ? ` (${reason})` : ""}`, { cause: e });
+    return new MlsError(`${what}: ${errorMessage(e)}${reason ? ` (${reason})` : ""}`, { cause: e });
   }
 }
 
@@ -761,14 +762,4 @@ function forgetKeyPackage(p: PendingKeyPackage): void {
 
 function zeroAll(secrets: Uint8Array[]): void {
   for (const s of secrets) zeroOutUint8Array(s);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function text(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

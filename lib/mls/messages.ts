@@ -18,7 +18,7 @@ import {
   type PublicMessage,
   type Welcome,
 } from "ts-mls";
-import { MlsError } from "../errors.ts";
+import { errorMessage, MlsError } from "../errors.ts";
 import { MLS_CIPHERSUITE } from "./suite.ts";
 
 type WireFormat = MLSMessage["wireformat"];
@@ -37,7 +37,7 @@ export function decodeMls(bytes: Uint8Array): MLSMessage {
   try {
     decoded = decodeMlsMessage(bytes, 0);
   } catch (e) {
-    throw new MlsError(`malformed MLS message: ${e instanceof Error ? e.message : e}`, {
+    throw new MlsError(`malformed MLS message: ${errorMessage(e)}`, {
       cause: e,
     });
   }

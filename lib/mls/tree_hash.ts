@@ -42,6 +42,7 @@ import {
   toLeafIndex,
 } from "ts-mls/treemath.js";
 import { constantTimeEqual } from "ts-mls/util/constantTimeCompare.js";
+import { sameBytes } from "../bytes.ts";
 
 interface LeafEntry {
   readonly index: number;
@@ -80,13 +81,6 @@ function memoFor(h: Hash): Memo {
     memos.set(h, memo);
   }
   return memo;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function sameNumbers(a: readonly number[], b: readonly number[]): boolean {

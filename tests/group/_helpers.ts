@@ -29,6 +29,7 @@ import {
   SLIM_WIRE_VERSION,
 } from "../../lib/wire/codec.ts";
 import { Deframer } from "../../lib/wire/grpc_frame.ts";
+import { concatBytes } from "../../lib/bytes.ts";
 
 /** Shared secret of every well-behaved app in these tests. */
 export const SECRET = "slim-ts-group-tests-shared-secret-0123456789abcdef";
@@ -172,7 +173,9 @@ export class Tap {
 
   /** Every recorded byte of every connection, both directions. */
   allBytes(): Uint8Array {
-    return concat(this.conns.flatMap((c) => [concat(c.toNode), concat(c.toApp)]));
+    return concatBytes(
+      ...this.conns.flatMap((c) => [concatBytes(...c.toNode), concatBytes(...c.toApp)]),
+    );
   }
 
   /** Every gRPC message recorded so far, decoded, per connection and direction. */
@@ -180,10 +183,10 @@ export class Tap {
     const out: { conn: number; direction: "to-node" | "to-app"; raw: Uint8Array; m: Message }[] =
       [];
     this.conns.forEach((c, conn) => {
-      for (const raw of grpcMessages(concat(c.toNode), true)) {
+      for (const raw of grpcMessages(concatBytes(...c.toNode), true)) {
         out.push({ conn, direction: "to-node", raw, m: decodeMessage(raw) });
       }
-      for (const raw of grpcMessages(concat(c.toApp), false)) {
+      for (const raw of grpcMessages(concatBytes(...c.toApp), false)) {
         out.push({ conn, direction: "to-app", raw, m: decodeMessage(raw) });
       }
     });
@@ -194,18 +197,6 @@ export class Tap {
     for (const s of this.#sockets) s.destroy();
     await new Promise<void>((r) => this.#server.close(() => r()));
   }
-}
-
-export function concat(chunks: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }
 
 const PREFACE = encoder.encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
