@@ -14,7 +14,14 @@
  */
 import { SessionError } from "../errors.ts";
 import type { Name } from "../names/name.ts";
-import { nameFromProto, nameToProto, type Publish, SessionMessageType } from "../wire/codec.ts";
+import {
+  BROADCAST_FANOUT,
+  GroupUpdateOp,
+  nameFromProto,
+  nameToProto,
+  type Publish,
+  SessionMessageType,
+} from "../wire/codec.ts";
 import type { ControlResult } from "./control_sender.ts";
 import { participantList, participantProto } from "./participants.ts";
 import { randomId, SessionCore, type SessionCoreInit } from "./session_core.ts";
@@ -139,21 +146,7 @@ export class ModeratorSession extends SessionCore {
     const batch = [];
     let update: Promise<ControlResult> | undefined;
     if (this.settings.kind === "group" && existing.length > 0) {
-      const u = {
-        type: SessionMessageType.GROUP_UPDATE,
-        destination: this.controlName,
-        fanout: 256,
-        messageId: randomId(),
-        command: {
-          case: "groupUpdate" as const,
-          value: {
-            op: 0,
-            participant: participantProto(peer),
-            participants,
-            mls: mls ? mlsPayload(mls.commit) : undefined,
-          },
-        },
-      };
+      const u = this.#groupUpdate(GroupUpdateOp.ADD, peer, participants, mls?.commit);
       update = this.control.track(u, existing);
       batch.push(u);
       this.heartbeat.activity();
@@ -324,26 +317,39 @@ export class ModeratorSession extends SessionCore {
     }
     if (!announce) return;
     const remaining = [...this.roster.values()].filter((m) => m.online).map((m) => m.name);
-    const u = {
-      type: SessionMessageType.GROUP_UPDATE,
-      destination: this.controlName,
-      fanout: 256,
-      messageId: randomId(),
-      command: {
-        case: "groupUpdate" as const,
-        value: {
-          op: 1,
-          participant: participantProto(target),
-          participants: before,
-          mls: commit ? { commitId: this.#commitId, mlsContent: commit } : undefined,
-        },
-      },
-    };
+    const u = this.#groupUpdate(GroupUpdateOp.REMOVE, target, before, commit);
     const acked = this.control.track(u, remaining);
     this.heartbeat.activity();
     this.send([u]);
     const r = await acked;
     if (!r.ok) { for (const n of r.missing) this.memberOffline(n); }
+  }
+
+  /**
+   * The GROUP_UPDATE announcing `participant`'s addition or removal to the members, with the
+   * commit that made it (numbered by the current `commit_id`).
+   */
+  #groupUpdate(
+    op: GroupUpdateOp,
+    participant: Name,
+    participants: ReturnType<typeof participantList>,
+    commit: Uint8Array | undefined,
+  ) {
+    return {
+      type: SessionMessageType.GROUP_UPDATE,
+      destination: this.controlName,
+      fanout: BROADCAST_FANOUT,
+      messageId: randomId(),
+      command: {
+        case: "groupUpdate" as const,
+        value: {
+          op,
+          participant: participantProto(participant),
+          participants,
+          mls: commit ? { commitId: this.#commitId, mlsContent: commit } : undefined,
+        },
+      },
+    };
   }
 
   /** Closes the session for everyone. */
@@ -359,7 +365,7 @@ export class ModeratorSession extends SessionCore {
         const c = {
           type: SessionMessageType.GROUP_CLOSE,
           destination: group ? this.controlName : online[0] ?? members[0].name,
-          fanout: group ? 256 : 1,
+          fanout: group ? BROADCAST_FANOUT : 1,
           messageId: randomId(),
           command: {
             case: "groupClose" as const,

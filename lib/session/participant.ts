@@ -10,7 +10,7 @@
  * @module
  */
 import type { Name } from "../names/name.ts";
-import { type Publish, SessionMessageType } from "../wire/codec.ts";
+import { GroupUpdateOp, type Publish, SessionMessageType } from "../wire/codec.ts";
 import { memberFromProto, participantProto } from "./participants.ts";
 import { randomId, SessionCore, type SessionCoreInit } from "./session_core.ts";
 
@@ -210,7 +210,7 @@ export class ParticipantSession extends SessionCore {
     }
     const target = u.participant ? memberFromProto(u.participant) : undefined;
     if (target && !target.name.equals(this.host.name)) {
-      if (u.op === 1) {
+      if (u.op === GroupUpdateOp.REMOVE) {
         this.dropMember(target.name);
         this.events.push({ type: "participant-removed", name: target.name });
       } else {
