@@ -151,6 +151,21 @@ export class Session {
     return this.#core.close();
   }
 
+  /**
+   * Leaves the session: a group participant asks the moderator to remove it (the others see it
+   * leave); a point-to-point session is closed. The moderator of a group cannot leave it, since
+   * the group would be left without anyone to add or remove members: it rejects with a
+   * {@link SessionError}, and {@link close} closes the group for everyone.
+   */
+  leave(): Promise<void> {
+    if (this.kind === "group" && this.#core.moderator) {
+      return Promise.reject(
+        new SessionError("the moderator cannot leave its group; close() closes it for everyone"),
+      );
+    }
+    return this.#core.close();
+  }
+
   #moderator(what: string): ModeratorSession {
     if (!this.#core.moderator || this.kind !== "group") {
       throw new SessionError(`only the moderator of a group session can ${what}`);

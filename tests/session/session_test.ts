@@ -248,7 +248,7 @@ Deno.test("session - group: remove, leave and moderator close", async () => {
     assertEquals(pcs[2].texts(), []);
 
     // p2 leaves on its own.
-    await pcs[1].session.close();
+    await pcs[1].session.leave();
     assertEquals(await pcs[1].session.closed, "left");
     await modc.waitEvent("participant-left org/ns/p2");
     await pcs[0].waitEvent("participant-removed org/ns/p2");
@@ -297,6 +297,8 @@ Deno.test("session - group: only the moderator invites and removes", async () =>
     await assertRejects(() => Promise.resolve().then(() => p.remove("org/ns/mod")), SessionError);
     await assertRejects(() => g.session.invite(g.ps[0].name), SessionError, "already");
     await assertRejects(() => g.session.remove("org/ns/nobody"), SessionError, "not in");
+    await assertRejects(() => g.session.leave(), SessionError, "cannot leave");
+    assertEquals(g.session.state, "active");
   } finally {
     await closeAll(g.all, node);
   }
