@@ -27,7 +27,7 @@ import {
   type IdentityProvider,
   type IdentityVerifier,
 } from "../identity/identity.ts";
-import { VerifyKeyCache } from "../identity/signing_key.ts";
+import { P256Verifier } from "../identity/p256_verifier.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { xxh3_128Seeded } from "../names/hash.ts";
 import { idFromIdentity, Name, RESERVED_ID_FLOOR } from "../names/name.ts";
@@ -98,6 +98,7 @@ export class App implements SessionHost {
   readonly name: Name;
   readonly identity: IdentityProvider;
   readonly verifier: IdentityVerifier;
+  readonly signatures: P256Verifier;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly #link: ClientLink;
@@ -105,7 +106,6 @@ export class App implements SessionHost {
   readonly #incoming = new AsyncQueue<Session>();
   readonly #events = new AsyncQueue<AppEvent>();
   readonly #names = new Map<string, Name>();
-  readonly #keys = new VerifyKeyCache();
   readonly #mls: MlsFactory;
   #closing: Promise<void> | undefined;
 
@@ -113,6 +113,7 @@ export class App implements SessionHost {
     name: Name;
     identity: IdentityProvider;
     verifier: IdentityVerifier;
+    signatures: P256Verifier;
     link: ClientLink;
     clock: Clock;
     logger: Logger;
@@ -121,6 +122,7 @@ export class App implements SessionHost {
     this.name = init.name;
     this.identity = init.identity;
     this.verifier = init.verifier;
+    this.signatures = init.signatures;
     this.#link = init.link;
     this.clock = init.clock;
     this.logger = init.logger;
@@ -157,8 +159,19 @@ export class App implements SessionHost {
     }, (m) => {
       if (holder.app) holder.app.#dispatch(m);
     });
-    const mls = options.mls ?? defaultMlsFactory({ provider, verifier, logger });
-    const app = new App({ name, identity: provider, verifier, link, clock, logger, mls });
+    // One signature verifier per app: its sessions and MLS groups share the hot keys' tables.
+    const signatures = new P256Verifier();
+    const mls = options.mls ?? defaultMlsFactory({ provider, verifier, signatures, logger });
+    const app = new App({
+      name,
+      identity: provider,
+      verifier,
+      signatures,
+      link,
+      clock,
+      logger,
+      mls,
+    });
     holder.app = app;
     link.onEvent = (e) => app.#events.push(e);
     try {
@@ -320,7 +333,7 @@ export class App implements SessionHost {
 
   /** Verifies token and header signature, and that the token belongs to the header source. */
   async #verify(publish: Publish): Promise<void> {
-    const who = await verifyPublishIdentity(publish, this.verifier, this.#keys);
+    const who = await verifyPublishIdentity(publish, this.verifier, this.signatures);
     const source = nameFromProto(publish.header!.source);
     if (idFromIdentity(who.subject) !== source.id) {
       throw new AuthError(`the identity token is not ${source}'s`);

@@ -11,7 +11,7 @@
  * caller's bytes and only the tail is copied for padding. Measured in Deno 2.9.6: HMAC of a short
  * message under a fresh key ~1.7 µs against noble's ~4 µs, an HKDF expansion to 32 bytes ~1.8 µs
  * against noble's ~12 µs; `node:crypto` is slower still for such inputs (an op call per update)
- * but faster for long ones, which `verifier.ts`'s `digestSha256` hands to it. The compression
+ * but faster for long ones, which {@link digestSha256} hands to it. The compression
  * function is `sha256_block.ts`, shared with the link's HMAC (which serves one
  * long-lived key and keeps its states per instance).
  *
@@ -20,6 +20,7 @@
  * RFC 4231 and RFC 5869 vectors and against noble for every length up to 300 bytes.
  * @module
  */
+import { createHash } from "node:crypto";
 import { compressSha256, SHA256_IV, storeSha256State } from "./sha256_block.ts";
 
 /** Output size of SHA-256 in bytes. */
@@ -219,4 +220,14 @@ function wipeStates(): void {
   state.fill(0);
   pad.fill(0);
   w.fill(0);
+}
+
+/** Inputs at least this long are hashed by `node:crypto` (native, ~1.5 µs per call overhead). */
+const NATIVE_HASH_FROM = 512;
+
+/** SHA-256, natively for long inputs where the call overhead is worth it. */
+export function digestSha256(data: Uint8Array): Uint8Array {
+  if (data.length < NATIVE_HASH_FROM) return sha256(data);
+  // Copied out: node's buffers may be views of a shared pool.
+  return new Uint8Array(createHash("sha256").update(data).digest());
 }

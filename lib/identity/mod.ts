@@ -23,6 +23,7 @@ export {
   type VerifiedIdentity,
 } from "./identity.ts";
 export { SigningKey, VerifyKeyCache, verifySignature, verifySignatureSync } from "./signing_key.ts";
+export { P256Verifier, type P256VerifierOptions } from "./p256_verifier.ts";
 export {
   DEFAULT_CLOCK_SKEW_SECONDS,
   DEFAULT_VALIDITY_SECONDS,

@@ -12,7 +12,7 @@
  *
  * - **sign**: `p256.ts`, RFC 6979 on a precomputed table of the generator, ~80 µs (noble
  *   ~160 µs, WebCrypto ~530 µs), byte-identical to noble's output;
- * - **verify**: {@link P256Verifier} (`verifier.ts`): a precomputed table per key that signs
+ * - **verify**: {@link P256Verifier} (`lib/identity/p256_verifier.ts`): a precomputed table per key that signs
  *   often (~90 µs), WebCrypto for the others (~330 µs of CPU, off the main thread), and a memo
  *   of verified signatures. Each ciphersuite object owns its verifier; an app builds one and
  *   shares it among its sessions, so nothing is shared between apps behind their back;
@@ -39,8 +39,14 @@ import {
 import { p256 } from "@noble/curves/nist.js";
 import { p256Hpke } from "./hpke.ts";
 import { publicKeyOf, signP256 } from "../crypto/p256.ts";
-import { equalConstantTime, hkdfExpand, hkdfExtract, hmacSha256 } from "../crypto/sha256.ts";
-import { digestSha256, P256Verifier } from "./verifier.ts";
+import {
+  digestSha256,
+  equalConstantTime,
+  hkdfExpand,
+  hkdfExtract,
+  hmacSha256,
+} from "../crypto/sha256.ts";
+import { P256Verifier } from "../identity/p256_verifier.ts";
 import { MLS_CIPHERSUITE } from "./suite.ts";
 
 /**

@@ -30,7 +30,6 @@ export {
   CredentialValidator,
   type CredentialValidatorOptions,
 } from "./credential_validator.ts";
-export { P256Verifier, type P256VerifierOptions } from "./verifier.ts";
 export {
   p256Signature,
   referenceCiphersuite,

@@ -8,6 +8,7 @@
  */
 import type { Clock } from "../clock.ts";
 import type { IdentityProvider, IdentityVerifier } from "../identity/identity.ts";
+import type { P256Verifier } from "../identity/p256_verifier.ts";
 import type { Logger } from "../log.ts";
 import type { Name } from "../names/name.ts";
 import type { CommandPayload, SessionMessageType, SessionType } from "../wire/codec.ts";
@@ -49,6 +50,8 @@ export interface SessionHost {
   readonly name: Name;
   readonly identity: IdentityProvider;
   readonly verifier: IdentityVerifier;
+  /** The app's signature verifier (header signatures; shared with its MLS groups). */
+  readonly signatures: P256Verifier;
   readonly clock: Clock;
   readonly logger: Logger;
   /** Stamps, signs, encrypts (when `cipher` is given) and sends a batch. */

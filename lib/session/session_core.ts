@@ -16,7 +16,6 @@
  */
 import { AuthError, SessionError } from "../errors.ts";
 import { headerAadFromPublish, verifyPublishIdentity } from "../identity/header_signature.ts";
-import { VerifyKeyCache } from "../identity/signing_key.ts";
 import type { Logger } from "../log.ts";
 import { idFromIdentity, type Name } from "../names/name.ts";
 import { nameFromProto, type Publish, SessionMessageType, SessionType } from "../wire/codec.ts";
@@ -115,7 +114,6 @@ export abstract class SessionCore {
   #markReady!: () => void;
   #failReady!: (e: Error) => void;
   #markDone!: (reason: string) => void;
-  readonly #keys = new VerifyKeyCache();
   /** sender key → control message ids seen, with the reply we sent (duplicates get it again). */
   readonly #seen = new Map<string, Map<number, OutMessage[] | undefined>>();
 
@@ -222,7 +220,7 @@ export abstract class SessionCore {
     this.heartbeat.seen(source);
     if (type >= COMMAND_MIN) {
       try {
-        const who = await verifyPublishIdentity(publish, this.host.verifier, this.#keys);
+        const who = await verifyPublishIdentity(publish, this.host.verifier, this.host.signatures);
         // The token must be the sender's own: its subject is what the source id derives from.
         if (idFromIdentity(who.subject) !== source.id) {
           throw new AuthError(`the identity token is not ${source}'s`);

@@ -9,6 +9,7 @@ import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
 import { assert, assertEquals, assertThrows } from "../helpers/assert.ts";
 import {
+  digestSha256,
   equalConstantTime,
   hkdfExpand,
   hkdfExtract,
@@ -16,7 +17,6 @@ import {
   HmacSha256Key,
   sha256,
 } from "../../lib/crypto/sha256.ts";
-import { digestSha256 } from "../../lib/mls/verifier.ts";
 import { fromHex, prng, randomBytes, toHex } from "../fixtures/captures.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);

@@ -1,5 +1,5 @@
 /**
- * `lib/mls/verifier.ts`: the same answers on the WebCrypto path (cold keys), the table path (hot
+ * `lib/identity/p256_verifier.ts`: the same answers on the WebCrypto path (cold keys), the table path (hot
  * keys) and from the memo; only successes are remembered; malformed inputs verify as false;
  * table eviction.
  * @module
@@ -7,7 +7,7 @@
 import { p256 } from "@noble/curves/nist.js";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { p1363ToDer } from "../../lib/crypto/ecdsa_der.ts";
-import { P256Verifier } from "../../lib/mls/verifier.ts";
+import { P256Verifier } from "../../lib/identity/p256_verifier.ts";
 import { prng, randomBytes } from "../fixtures/captures.ts";
 
 const N = p256.Point.CURVE().n;

@@ -1,6 +1,7 @@
 /**
- * ECDSA P-256 verification for MLS: per-key comb tables for keys that sign often, WebCrypto for
- * the others, and a memo of signatures already verified. One per app (see `crypto_provider.ts`).
+ * ECDSA P-256 verification for everything an app checks — MLS signatures and `e2e_header_sig`s —
+ * with per-key comb tables for keys that sign often, WebCrypto for the others, and a memo of
+ * signatures already verified. One per app, shared by its sessions and its MLS groups.
  *
  * Two observations drive it:
  *
@@ -21,10 +22,9 @@
  * Signatures are DER, parsed strictly (`derToP1363`); high-S is accepted, as by mls-rs.
  * @module
  */
-import { createHash } from "node:crypto";
-import { VerifyKeyCache, verifySignature } from "../identity/mod.ts";
+import { VerifyKeyCache, verifySignature } from "./signing_key.ts";
 import { P256PublicKey, parseDerSignature } from "../crypto/p256.ts";
-import { sha256 } from "../crypto/sha256.ts";
+import { digestSha256 } from "../crypto/sha256.ts";
 
 /** A key gets its comb table at this verification (the earlier ones use WebCrypto). */
 export const PRECOMPUTE_AFTER = 4;
@@ -60,16 +60,6 @@ interface KeyEntry {
   key: P256PublicKey | undefined;
   /** Verifications since the key was (re)admitted. */
   uses: number;
-}
-
-/** Inputs at least this long are hashed by `node:crypto` (native, ~1.5 µs per call overhead). */
-const NATIVE_HASH_FROM = 512;
-
-/** SHA-256, natively for long inputs where the call overhead is worth it. */
-export function digestSha256(data: Uint8Array): Uint8Array {
-  if (data.length < NATIVE_HASH_FROM) return sha256(data);
-  // Copied out: node's buffers may be views of a shared pool.
-  return new Uint8Array(createHash("sha256").update(data).digest());
 }
 
 /** Latin-1 string of bytes: a compact, exact map key. */
