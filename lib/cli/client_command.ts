@@ -21,7 +21,7 @@ import { connectionFromClientConfig } from "../app/from_config.ts";
 import { parseClientConfig } from "../config/mod.ts";
 import { ConfigError, SlimError, UsageError } from "../errors.ts";
 import type { IdentityOptions } from "../identity/identity.ts";
-import { jwksFromSpireBundle } from "../identity/spire_bundle.ts";
+import { parseSpireBundle, type SpireTrustBundle } from "../identity/spire_bundle.ts";
 import { MIN_SECRET_BYTES } from "../identity/shared_secret.ts";
 import { createLogger, type LogLevel, parseLogLevel } from "../log.ts";
 import { Name } from "../names/name.ts";
@@ -195,8 +195,9 @@ async function identity_(flags: Record<string, unknown>, out: Console): Promise<
     const audience = (flags.audience as string[] | undefined)?.flatMap((a) => a.split(","))
       .map((s) => s.trim()).filter(Boolean);
     let jwks;
+    let spireBundle: SpireTrustBundle | undefined;
     if (flags["spire-trust-bundle"] !== undefined) {
-      jwks = jwksFromSpireBundle(
+      spireBundle = parseSpireBundle(
         await read(String(flags["spire-trust-bundle"]), "--spire-trust-bundle"),
       );
     } else if (flags.jwks !== undefined) {
@@ -216,7 +217,7 @@ async function identity_(flags: Record<string, unknown>, out: Console): Promise<
         issuer: "default-issuer",
         audience: audience && audience.length > 0 ? audience : ["default-audience"],
         verifier: {
-          jwks,
+          ...(spireBundle ? { spireBundle } : { jwks }),
           audience: audience && audience.length > 0 ? audience : ["default-audience"],
           issuer: "default-issuer",
         },

@@ -39,6 +39,7 @@ import {
   verificationKeysFromJwks,
 } from "./jwt_keys.ts";
 import { SigningKey } from "./signing_key.ts";
+import { spiffeTrustDomain, type SpireTrustBundle } from "./spire_bundle.ts";
 import { sameBytes } from "../bytes.ts";
 
 /** Default token lifetime of minted JWTs, seconds (as in the real SLIM). */
@@ -314,12 +315,21 @@ function decodeUnverified(token: string): JWTPayload {
   }
 }
 
-/** Options of {@link JwtVerifier.create}: exactly one of `key`, `jwks`, `jwksUrl`. */
+/**
+ * Options of {@link JwtVerifier.create}: exactly one of `key`, `jwks`, `jwksUrl`,
+ * `spireBundle`.
+ */
 export interface JwtVerifierOptions {
   /** A verification key or key set, inline or from a file. */
   key?: JwtKeyConfig;
-  /** A key set object (e.g. from {@link jwksFromSpireBundle}). */
+  /** A key set object. */
   jwks?: JsonWebKeySet;
+  /**
+   * A SPIRE bundle set ({@link parseSpireBundle}): a token whose `sub` is a SPIFFE ID is checked
+   * only against the keys of that ID's trust domain; any other subject against every key of the
+   * bundle, as with `jwks`.
+   */
+  spireBundle?: SpireTrustBundle;
   /** A JWKS endpoint, fetched on demand and cached. */
   jwksUrl?: string;
   /**
@@ -400,7 +410,12 @@ class RemoteKeys {
 
 type KeySource =
   | { kind: "local"; keys: readonly VerificationKey[] }
-  | { kind: "remote"; remote: RemoteKeys };
+  | { kind: "remote"; remote: RemoteKeys }
+  | {
+    kind: "spire";
+    domains: ReadonlyMap<string, readonly VerificationKey[]>;
+    all: readonly VerificationKey[];
+  };
 
 /** Verifies JWT identity tokens. */
 export class JwtVerifier implements IdentityVerifier {
@@ -421,12 +436,20 @@ export class JwtVerifier implements IdentityVerifier {
 
   /** Loads the keys and builds the verifier. Throws {@link AuthError}. */
   static async create(options: JwtVerifierOptions): Promise<JwtVerifier> {
-    const given = [options.key, options.jwks, options.jwksUrl].filter((v) => v !== undefined);
+    const given = [options.key, options.jwks, options.jwksUrl, options.spireBundle].filter((v) =>
+      v !== undefined
+    );
     if (given.length !== 1) {
-      throw new AuthError("jwt verifier needs exactly one of key, jwks or jwksUrl");
+      throw new AuthError("jwt verifier needs exactly one of key, jwks, jwksUrl or spireBundle");
     }
     let source: KeySource;
-    if (options.key) {
+    if (options.spireBundle) {
+      const domains = new Map<string, readonly VerificationKey[]>();
+      for (const [domain, jwks] of options.spireBundle.domains) {
+        domains.set(domain, verificationKeysFromJwks(asJwks(jwks)));
+      }
+      source = { kind: "spire", domains, all: [...domains.values()].flat() };
+    } else if (options.key) {
       source = { kind: "local", keys: await loadVerificationKeys(options.key) };
     } else if (options.jwks) {
       source = { kind: "local", keys: verificationKeysFromJwks(asJwks(options.jwks)) };
@@ -495,8 +518,9 @@ export class JwtVerifier implements IdentityVerifier {
       requiredClaims: ["exp"],
     };
     const source = this.#source;
-    if (source.kind === "local") {
-      const result = await tryKeys(source.keys, token, alg, header.kid, options);
+    if (source.kind === "local" || source.kind === "spire") {
+      const keys = source.kind === "local" ? source.keys : spireKeysFor(source, token);
+      const result = await tryKeys(keys, token, alg, header.kid, options);
       if (result instanceof AuthError) throw result;
       return result;
     }
@@ -509,6 +533,25 @@ export class JwtVerifier implements IdentityVerifier {
     if (retry instanceof AuthError) throw retry;
     return retry;
   }
+}
+
+/**
+ * The keys that may vouch for `token`: for a SPIFFE-ID subject, only its trust domain's (read
+ * before the signature is checked, to pick the keys; the signature then covers it).
+ */
+function spireKeysFor(
+  source: {
+    domains: ReadonlyMap<string, readonly VerificationKey[]>;
+    all: readonly VerificationKey[];
+  },
+  token: string,
+): readonly VerificationKey[] {
+  const sub = decodeUnverified(token).sub;
+  const domain = typeof sub === "string" ? spiffeTrustDomain(sub) : undefined;
+  if (domain === undefined) return source.all;
+  const keys = source.domains.get(domain);
+  if (!keys) throw new AuthError(`no trust bundle for spiffe trust domain ${domain}`);
+  return keys;
 }
 
 /**

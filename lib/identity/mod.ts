@@ -4,7 +4,7 @@
  *
  * - {@link SharedSecretIdentity} / {@link SharedSecretVerifier}: SLIM's HMAC token.
  * - {@link JwtIdentity}, {@link StaticJwtIdentity} / {@link JwtVerifier}: JWTs (with
- *   {@link jwksFromSpireBundle} for SPIRE trust bundles).
+ *   {@link parseSpireBundle} for SPIRE trust bundles).
  * - {@link createIdentity}: a provider and verifier from plain options.
  * - {@link headerAadFromPublish}, {@link signPublish}, {@link verifyPublishIdentity}: the
  *   end-to-end header signature.
@@ -50,7 +50,7 @@ export {
   type JwtKeyConfig,
   type KeyData,
 } from "./jwt_keys.ts";
-export { jwksFromSpireBundle } from "./spire_bundle.ts";
+export { parseSpireBundle, spiffeTrustDomain, type SpireTrustBundle } from "./spire_bundle.ts";
 export {
   HEADER_AAD_VERSION,
   headerAadFromPublish,

@@ -3,13 +3,14 @@ import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { decodeJwt, decodeProtectedHeader, importJWK, type JWK, SignJWT } from "jose";
 import { AuthError } from "../../lib/errors.ts";
 import {
-  jwksFromSpireBundle,
   JWT_ALGORITHMS,
   type JwtAlgorithm,
   JwtIdentity,
   type JwtKeyConfig,
   JwtVerifier,
+  parseSpireBundle,
   SigningKey,
+  spiffeTrustDomain,
   StaticJwtIdentity,
 } from "../../lib/identity/mod.ts";
 import { errorOf } from "./_helpers.ts";
@@ -180,31 +181,51 @@ Deno.test("a JWKS selects the key by kid, and falls back to every fitting key", 
   assert.match((await errorOf(() => verifier.verify(ed))).message, /no jwt key for algorithm/);
 });
 
-Deno.test("SPIRE trust bundle: per-domain base64 JWKS merged into one set", async () => {
+Deno.test("SPIRE trust bundle: per-domain base64 JWKS; a SPIFFE ID is checked by its own domain", async () => {
   const b64 = (v: unknown) => btoa(JSON.stringify(v));
-  const bundle = JSON.stringify({
+  const bundle = parseSpireBundle(JSON.stringify({
     "example.org": b64({ keys: [{ ...EC256.publicJwk, kid: "spire-1", use: "jwt-svid" }] }),
-    "other.org": b64({ keys: [{ ...RSA.publicJwk, kid: "spire-2" }] }),
+    "Other.org": b64({ keys: [{ ...RSA.publicJwk, kid: "spire-2" }] }),
+  }));
+  assert.deepEqual([...bundle.domains.keys()], ["example.org", "other.org"]);
+  assert.deepEqual(bundle.domains.get("example.org")!.keys.map((k) => k.kid), ["spire-1"]);
+  const verifier = await JwtVerifier.create({
+    spireBundle: bundle,
+    audience: "slim",
+    now: () => NOW,
   });
-  const jwks = jwksFromSpireBundle(bundle);
-  assert.deepEqual(jwks.keys.map((k) => k.kid), ["spire-1", "spire-2"]);
-  const verifier = await JwtVerifier.create({ jwks, audience: "slim", now: () => NOW });
-  // A SLIM-minted token (kid = sub) verified against the bundle.
+  const svid = async (sub: string, key: { privateJwk: JWK }, alg: string, kid: string) => {
+    const signingKey = SigningKey.generate();
+    const token = await new SignJWT({
+      sub,
+      aud: ["slim"],
+      exp: NOW + 300,
+      custom_claims: { pubkey: signingKey.publicKeyBase64 },
+    }).setProtectedHeader({ alg, kid, typ: "JWT" }).sign(await importJWK(key.privateJwk, alg));
+    return { token, signingKey };
+  };
+  // A JWT-SVID of example.org signed by example.org's key: kid names the bundle key, pubkey
+  // under custom_claims.
+  const good = await svid("spiffe://example.org/ns/default/sa/app", EC256, "ES256", "spire-1");
+  const id = await verifier.verify(good.token);
+  assert.equal(id.subject, "spiffe://example.org/ns/default/sa/app");
+  assert.deepEqual(id.publicKey, good.signingKey.publicKey);
+  // other.org's key cannot vouch for an example.org identity, even naming its own kid...
+  const cross = await svid("spiffe://example.org/payments", RSA, "RS256", "spire-2");
+  await assert.rejects(() => verifier.verify(cross.token), AuthError);
+  // ...nor example.org's key for other.org, and an unknown trust domain has no keys at all.
+  const cross2 = await svid("spiffe://OTHER.org/x", EC256, "ES256", "spire-1");
+  await assert.rejects(() => verifier.verify(cross2.token), AuthError);
+  const unknown = await svid("spiffe://b.org/x", EC256, "ES256", "spire-1");
+  assert.match(
+    (await errorOf(() => verifier.verify(unknown.token))).message,
+    /no trust bundle for spiffe trust domain b\.org/,
+  );
+  // A subject that is not a SPIFFE ID (SLIM-minted tokens: kid = sub = the app name) is checked
+  // against every key of the bundle, as a plain key set.
   const provider = await identity("ES256", { audience: "slim" });
   const verified = await verifier.verify(await provider.token());
   assert.deepEqual(verified.publicKey, provider.signingKey.publicKey);
-  // A JWT-SVID style token: kid names the bundle key, pubkey under custom_claims.
-  const signingKey = SigningKey.generate();
-  const svid = await new SignJWT({
-    sub: "spiffe://example.org/ns/default/sa/app",
-    aud: ["slim"],
-    exp: NOW + 300,
-    custom_claims: { pubkey: signingKey.publicKeyBase64 },
-  }).setProtectedHeader({ alg: "ES256", kid: "spire-1", typ: "JWT" })
-    .sign(await importJWK(EC256.privateJwk, "ES256"));
-  const svidId = await verifier.verify(svid);
-  assert.equal(svidId.subject, "spiffe://example.org/ns/default/sa/app");
-  assert.deepEqual(svidId.publicKey, signingKey.publicKey);
 
   for (
     const bad of [
@@ -213,16 +234,25 @@ Deno.test("SPIRE trust bundle: per-domain base64 JWKS merged into one set", asyn
       JSON.stringify({ "a.org": "%%%" }),
       JSON.stringify({ "a.org": btoa("not json") }),
       JSON.stringify({ "a.org": b64({ nokeys: [] }) }),
+      JSON.stringify({ "a/org": b64({ keys: [ED.publicJwk] }) }),
       JSON.stringify({}),
+      JSON.stringify({ "a.org": b64({ keys: [] }) }),
     ]
   ) {
-    assert.throws(() => jwksFromSpireBundle(bad), AuthError, bad);
+    assert.throws(() => parseSpireBundle(bad), AuthError, bad);
   }
   // Values that are plain JWKS objects are accepted as well.
   assert.equal(
-    jwksFromSpireBundle(JSON.stringify({ "a.org": { keys: [ED.publicJwk] } })).keys.length,
+    parseSpireBundle(JSON.stringify({ "a.org": { keys: [ED.publicJwk] } })).domains.size,
     1,
   );
+  assert.equal(spiffeTrustDomain("spiffe://A.org/x/y"), "a.org");
+  assert.equal(spiffeTrustDomain("spiffe://a.org"), "a.org");
+  for (
+    const s of ["org/ns/app", "spiffe:/a.org/x", "spiffe://", "https://a.org/x", "spiffe://a org/x"]
+  ) {
+    assert.equal(spiffeTrustDomain(s), undefined, s);
+  }
 });
 
 Deno.test("rejections: wrong key, expired, not yet valid, audience, issuer, subject", async () => {
