@@ -59,7 +59,7 @@ export class ConfigError extends SlimError {
   }
 }
 
-/** The command line was used wrongly (unknown flag, missing value). */
+/** The API or the command line was used wrongly (a bad option value, an unknown flag). */
 export class UsageError extends SlimError {
   constructor(message: string, options?: ErrorOptions) {
     super("usage", message, options);

@@ -46,9 +46,8 @@ import {
 } from "../wire/codec.ts";
 import { AsyncQueue } from "../session/async_queue.ts";
 import {
-  DEFAULT_INTERVAL_MS,
-  DEFAULT_MAX_RETRIES,
   MAX_SESSION_ID,
+  peerTimers,
   type SessionOptions,
   type SessionSettings,
   settingsFrom,
@@ -380,8 +379,7 @@ export class App implements SessionHost {
     const settings: SessionSettings = {
       kind: group ? "group" : "point-to-point",
       reliable: join.timerSettings !== undefined,
-      intervalMs: join.timerSettings?.timeout || DEFAULT_INTERVAL_MS,
-      maxRetries: join.timerSettings?.maxRetries ?? DEFAULT_MAX_RETRIES,
+      ...peerTimers(join.timerSettings?.timeout, join.timerSettings?.maxRetries),
       mls: join.mlsSettings
         ? {
           headerIntegrityValidationPercent: Math.min(

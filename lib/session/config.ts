@@ -2,12 +2,21 @@
  * Session options, defaults and the constants the real SLIM uses.
  * @module
  */
+import { UsageError } from "../errors.ts";
 import type { Name } from "../names/name.ts";
 
 /** Control-message retransmission interval when none is configured, ms. */
 export const DEFAULT_INTERVAL_MS = 1000;
 /** Control-message retransmissions when none are configured. */
 export const DEFAULT_MAX_RETRIES = 10;
+/**
+ * Bounds of the retransmission interval, ms. Below the floor one lost acknowledgement becomes a
+ * flood; above the ceiling JavaScript timers overflow (and fire at once).
+ */
+export const MIN_INTERVAL_MS = 10;
+export const MAX_INTERVAL_MS = 0x7fffffff;
+/** Most retransmissions of one message. */
+export const MAX_RETRIES_LIMIT = 1000;
 /** Heartbeat period, ms. */
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 /** Heartbeat periods without any message before a member is marked offline. */
@@ -27,9 +36,12 @@ export const NO_EPOCH = 0xffffffffffffffffn;
 
 /** Reliability settings (SLIM `maxRetries` / `interval`). */
 export interface ReliableOptions {
-  /** Retransmissions of an unacknowledged message. @default 10 */
+  /** Retransmissions of an unacknowledged message, 0 to {@link MAX_RETRIES_LIMIT}. @default 10 */
   maxRetries?: number;
-  /** Time between retransmissions, ms. @default 1000 */
+  /**
+   * Time between retransmissions, ms, {@link MIN_INTERVAL_MS} to {@link MAX_INTERVAL_MS}.
+   * @default 1000
+   */
   intervalMs?: number;
 }
 
@@ -84,28 +96,80 @@ export interface SessionSettings {
   metadata: Record<string, string>;
 }
 
-/** Resolves options into settings. */
+/** Resolves options into settings; throws {@link UsageError} naming a bad option. */
 export function settingsFrom(options: SessionOptions): SessionSettings {
+  const kind = (options as { kind?: unknown } | undefined)?.kind;
+  if (kind !== "point-to-point" && kind !== "group") {
+    throw new UsageError(
+      `createSession: kind must be "point-to-point" or "group", got ${describe(kind)}`,
+    );
+  }
   const reliable = options.kind === "group" || !!options.reliable;
   const r = options.reliable || {};
-  const mls = options.mls
-    ? {
-      headerIntegrityValidationPercent: Math.max(
-        0,
-        Math.min(
-          100,
-          (typeof options.mls === "object" ? options.mls.headerIntegrityValidationPercent : 100) ??
-            100,
-        ),
-      ),
-    }
-    : undefined;
+  const intervalMs = r.intervalMs ?? DEFAULT_INTERVAL_MS;
+  const maxRetries = r.maxRetries ?? DEFAULT_MAX_RETRIES;
+  checkInteger("reliable.intervalMs", intervalMs, MIN_INTERVAL_MS, MAX_INTERVAL_MS);
+  checkInteger("reliable.maxRetries", maxRetries, 0, MAX_RETRIES_LIMIT);
+  let mls: SessionSettings["mls"];
+  if (options.mls) {
+    const percent = typeof options.mls === "object"
+      ? options.mls.headerIntegrityValidationPercent ?? 100
+      : 100;
+    checkInteger("mls.headerIntegrityValidationPercent", percent, 0, 100);
+    mls = { headerIntegrityValidationPercent: percent };
+  }
   return {
     kind: options.kind,
     reliable,
-    intervalMs: r.intervalMs ?? DEFAULT_INTERVAL_MS,
-    maxRetries: r.maxRetries ?? DEFAULT_MAX_RETRIES,
+    intervalMs,
+    maxRetries,
     mls,
-    metadata: { ...options.metadata },
+    metadata: checkMetadata("metadata", options.metadata),
   };
+}
+
+/**
+ * Timer settings a peer asked for in its join request, brought within the bounds our own
+ * options have: a peer must not make us retransmit every millisecond or for ever.
+ */
+export function peerTimers(
+  timeoutMs: number | undefined,
+  maxRetries: number | undefined,
+): { intervalMs: number; maxRetries: number } {
+  return {
+    intervalMs: Math.min(
+      MAX_INTERVAL_MS,
+      Math.max(MIN_INTERVAL_MS, timeoutMs || DEFAULT_INTERVAL_MS),
+    ),
+    maxRetries: Math.min(MAX_RETRIES_LIMIT, maxRetries ?? DEFAULT_MAX_RETRIES),
+  };
+}
+
+/** A string-to-string record (a copy); throws {@link UsageError} naming `what`. */
+export function checkMetadata(
+  what: string,
+  metadata: Record<string, string> | undefined,
+): Record<string, string> {
+  if (metadata === undefined) return {};
+  if (metadata === null || typeof metadata !== "object" || Array.isArray(metadata)) {
+    throw new UsageError(`${what} must be an object of strings, got ${describe(metadata)}`);
+  }
+  for (const [k, v] of Object.entries(metadata)) {
+    if (typeof v !== "string") {
+      throw new UsageError(`${what}.${k} must be a string, got ${describe(v)}`);
+    }
+  }
+  return { ...metadata };
+}
+
+function checkInteger(what: string, value: unknown, min: number, max: number): void {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new UsageError(
+      `${what} must be an integer from ${min} to ${max}, got ${describe(value)}`,
+    );
+  }
+}
+
+function describe(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
 }

@@ -8,8 +8,9 @@
  * ```
  * @module
  */
-import { SessionError } from "../errors.ts";
+import { SessionError, UsageError } from "../errors.ts";
 import { Name } from "../names/name.ts";
+import { checkMetadata } from "./config.ts";
 import type { ModeratorSession } from "./moderator.ts";
 import type { ParticipantSession } from "./participant.ts";
 import type {
@@ -81,7 +82,7 @@ export class Session {
    * every receiver acknowledged; best-effort sessions once sent.
    */
   publish(payload: Uint8Array | string, options: PublishOptions = {}): Promise<void> {
-    return this.#core.publish(bytes(payload), options.payloadType ?? "msg", options.metadata);
+    return this.#publish(undefined, payload, options);
   }
 
   /**
@@ -93,11 +94,31 @@ export class Session {
     payload: Uint8Array | string,
     options: PublishOptions = {},
   ): Promise<void> {
-    const to = typeof target === "string" ? Name.parse(target) : target;
+    return this.#publish(target, payload, options);
+  }
+
+  /** Checks the arguments (a {@link UsageError} names the bad one), then publishes. */
+  #publish(
+    target: Name | string | undefined,
+    payload: Uint8Array | string,
+    options: PublishOptions,
+  ): Promise<void> {
+    let data: Uint8Array, payloadType: string, metadata: Record<string, string> | undefined, to;
+    try {
+      to = typeof target === "string" ? Name.parse(target) : target;
+      data = bytes(payload);
+      payloadType = options.payloadType ?? "msg";
+      if (typeof payloadType !== "string") {
+        throw new UsageError(`payloadType must be a string, got ${String(payloadType)}`);
+      }
+      metadata = options.metadata && checkMetadata("metadata", options.metadata);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.#core.publish(
-      bytes(payload),
-      options.payloadType ?? "msg",
-      options.metadata,
+      data,
+      payloadType,
+      metadata,
       this.kind === "group" ? to : undefined,
     );
   }
@@ -175,7 +196,9 @@ export class Session {
 }
 
 function bytes(p: Uint8Array | string): Uint8Array {
-  return typeof p === "string" ? encoder.encode(p) : p;
+  if (typeof p === "string") return encoder.encode(p);
+  if (p instanceof Uint8Array) return p;
+  throw new UsageError("payload must be a Uint8Array or a string");
 }
 
 export type { ParticipantInfo, ReceivedMessage, SessionEvent, SessionState };

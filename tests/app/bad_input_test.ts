@@ -6,6 +6,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { App } from "../../lib/app/app.ts";
+import { FakeClock } from "../../lib/clock.ts";
 import { SessionError, TimeoutError, TransportError } from "../../lib/errors.ts";
 import { signPublish } from "../../lib/identity/header_signature.ts";
 import { SharedSecretIdentity } from "../../lib/identity/shared_secret.ts";
@@ -517,5 +518,61 @@ Deno.test("bad input - a node that never answers: App.connect fails within conne
     listener.close();
     for (const c of conns) c.close();
     await accepting;
+  }
+});
+
+Deno.test("bad input - a join request's timer settings are brought within bounds", async () => {
+  const w = await world();
+  // Carol's session timers run on fake time: retransmissions are counted exactly.
+  const clock = new FakeClock(0, now());
+  const carol = await App.connect({
+    name: "org/ns/carol",
+    endpoint: w.url,
+    identity: { sharedSecret: SECRET },
+    logger: quiet.child("carol"),
+    clock,
+  });
+  try {
+    const sid = 7010;
+    // 1 ms between retransmissions, 2^32 - 1 of them: a flood if taken as asked.
+    const join = command(SessionMessageType.JOIN_REQUEST, carol.name, sid, 91, {
+      case: "joinRequest",
+      value: { timerSettings: { timeout: 1, maxRetries: 0xffffffff } },
+    });
+    w.raw.send(wrap(await stamp(join, w.good)));
+    await w.raw.waitFor(() =>
+      publishes(w.raw).some((p) =>
+        p.session!.sessionId === sid &&
+        p.session!.sessionMessageType === SessionMessageType.JOIN_REPLY
+      )
+    );
+    const welcome = command(SessionMessageType.GROUP_WELCOME, carol.name, sid, 92, {
+      case: "groupWelcome",
+      value: { participants: [participantProto(mallory), participantProto(carol.name)] },
+    });
+    w.raw.send(wrap(await stamp(welcome, w.good)));
+    const s = await carol.listen({ timeoutMs: 2000 });
+    const sent = () =>
+      publishes(w.raw).filter((p) =>
+        p.session!.sessionId === sid && p.session!.sessionMessageType === SessionMessageType.MSG
+      ).length;
+    // Mallory never acknowledges.
+    const published = s.publish("unacknowledged").catch((e) => e);
+    await w.raw.waitFor(() => sent() === 1);
+    await clock.advance(9);
+    await new Promise((r) => setTimeout(r, 100));
+    assertEquals(sent(), 1, "no retransmission before the 10 ms floor");
+    await clock.advance(1);
+    await w.raw.waitFor(() => sent() === 2);
+    // Retries are capped at 1000: the publish gives up instead of retrying 2^32 times.
+    for (let i = 0; i < 1000; i++) await clock.advance(10);
+    await w.raw.waitFor(() => sent() === 1001);
+    assert((await published) instanceof TimeoutError);
+    await clock.advance(1000);
+    await new Promise((r) => setTimeout(r, 100));
+    assertEquals(sent(), 1001);
+  } finally {
+    await carol.close();
+    await w.close();
   }
 });
