@@ -11,13 +11,14 @@
  * - `closed`: closed by the owner, or reconnection attempts exhausted. Terminal.
  * @module
  */
-import { ClosedError, SlimError, TimeoutError, TransportError } from "../errors.ts";
+import { ClosedError, SlimError, TimeoutError } from "../errors.ts";
 import type { BackoffConfig } from "../config/schema.ts";
 import { type Clock, systemClock, type TimerHandle } from "../clock.ts";
-import { Link } from "../link/link.ts";
+import { dialLink } from "../link/dial.ts";
+import type { Link } from "../link/link.ts";
 import { createLogger, type Logger } from "../log.ts";
 import type { Name } from "../names/name.ts";
-import { type ClientTls, type DialedChannel, dialGrpc } from "../transport/grpc_client.ts";
+import type { ClientTls, DialedChannel } from "../transport/grpc_client.ts";
 import {
   decodeMessage,
   DEFAULT_TTL,
@@ -137,37 +138,16 @@ export class ClientLink {
 
   async #dial(): Promise<void> {
     const o = this.#options;
-    let channel: DialedChannel;
-    try {
-      channel = await dialGrpc({
-        endpoint: o.endpoint,
-        tls: o.tls,
-        headers: o.headers,
-        connectTimeoutMs: o.connectTimeoutMs,
-        maxMessageSize: o.maxMessageSize,
-      });
-    } catch (e) {
-      throw SlimError.from(e, "transport");
-    }
-    let link: Link;
-    try {
-      link = await Link.dial(channel.transport, {
-        linkId: this.linkId,
-        nodeId: this.#nodeId,
-        requireHeaderMac: o.requireHeaderMac ?? true,
-        negotiationTimeoutMs: o.connectTimeoutMs ?? 10_000,
-      });
-    } catch (e) {
-      channel.destroy();
-      const status = channel.transport.remoteStatus;
-      if (status && status.code < 0) {
-        throw new TransportError(`${o.endpoint} refused the connection: ${status.message}`, {
-          cause: e,
-        });
-      }
-      const err = SlimError.from(e, "link");
-      throw new SlimError(err.code, `${o.endpoint}: ${err.message}`, { cause: e });
-    }
+    const { link, channel } = await dialLink({
+      endpoint: o.endpoint,
+      tls: o.tls,
+      headers: o.headers,
+      connectTimeoutMs: o.connectTimeoutMs,
+      maxMessageSize: o.maxMessageSize,
+      linkId: this.linkId,
+      nodeId: this.#nodeId,
+      requireHeaderMac: o.requireHeaderMac ?? true,
+    });
     this.#channel = channel;
     this.#link = link;
     this.#log.debug("link established", { endpoint: o.endpoint, link_id: this.linkId });

@@ -57,13 +57,9 @@ export function unimplementedWarnings(config: SlimConfig, paths: WarningPaths = 
     const { dataplane, controller } = service;
 
     dataplane.servers.forEach((server, i) => serverWarnings(server, `${dp}.servers[${i}]`, warn));
-    if (dataplane.clients.length > 0) {
-      warn(
-        `${dp}.clients`,
-        `${count(dataplane.clients, "outgoing connection")} configured; slim-ts does not dial ` +
-          "node clients yet (ignored)",
-      );
-    }
+    dataplane.clients.forEach((client, i) =>
+      nodeClientWarnings(client, `${dp}.clients[${i}]`, warn)
+    );
     if (dataplane.outboundClients.length > 0) {
       warn(
         `${dp}.outbound_clients`,
@@ -97,10 +93,15 @@ export function unimplementedWarnings(config: SlimConfig, paths: WarningPaths = 
         "control-plane managed connections are not implemented by slim-ts yet (ignored)",
       );
     }
-    if (service.peers !== undefined) {
+    if (service.peers?.discovery.type === "kubernetes") {
       warn(
         `${base}.peers`,
-        "peer replica synchronization is not implemented by slim-ts yet (ignored)",
+        "Kubernetes peer discovery is not implemented by slim-ts yet; the node runs as a " +
+          "full-mesh replica without discovered peers (ignored)",
+      );
+    } else if (service.peers?.discovery.type === "static") {
+      service.peers.discovery.peers.forEach((peer, i) =>
+        nodeClientWarnings(peer, `${base}.peers.discovery.peers[${i}]`, warn)
       );
     }
     if (service.auth !== undefined) {
@@ -143,6 +144,29 @@ function spireWarnings(
       `${path}.ca_source.type`,
       "SPIRE trust bundles are not implemented by slim-ts yet (ignored)",
     );
+  }
+}
+
+/** Warnings for a connection the node dials (`dataplane.clients[]`, static peers). */
+function nodeClientWarnings(
+  client: ClientConfig,
+  path: string,
+  warn: (path: string, message: string) => void,
+): void {
+  if (client.address.kind === "websocket") {
+    warn(`${path}.endpoint`, "WebSocket clients are not implemented by slim-ts yet (skipped)");
+    return;
+  }
+  if (client.tls.source.type === "spire" || client.tls.caSource.type === "spire") {
+    warn(`${path}.tls`, "SPIRE TLS is not implemented by slim-ts yet (client skipped)");
+    return;
+  }
+  if (client.auth.type === "spire") {
+    warn(`${path}.auth.type`, "SPIRE authentication is not implemented by slim-ts yet (skipped)");
+    return;
+  }
+  if (client.proxy !== undefined) {
+    warn(`${path}.proxy`, "HTTP proxies are not implemented by slim-ts yet (ignored)");
   }
 }
 

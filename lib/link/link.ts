@@ -47,6 +47,12 @@ export interface LinkOptions {
    * @default 5000 (SLIM YAML `negotiation_timeout_secs`)
    */
   negotiationTimeoutMs?: number;
+  /**
+   * Our replica group, announced on every link; peers compare it (SLIM YAML
+   * `peers.deployment_name`).
+   * @default ""
+   */
+  deploymentName?: string;
 }
 
 /** Settings of a dialled link. */
@@ -67,6 +73,8 @@ export class Link {
   readonly remoteNodeId: string;
   /** Version the peer announced. */
   readonly remoteVersion: string;
+  /** Replica group the peer announced (empty when it has none). */
+  readonly remoteDeploymentName: string;
   /** MAC key, absent only on links where MACs are off (non-strict and keyless, or peer links). */
   readonly mac: LinkMac | undefined;
   /** Index in the owner's connection table (-1 until registered). */
@@ -84,6 +92,7 @@ export class Link {
     category: ConnectionCategory;
     remoteNodeId: string;
     remoteVersion: string;
+    remoteDeploymentName: string;
     mac: LinkMac | undefined;
     iterator: AsyncIterator<Uint8Array[]>;
     leftover: Uint8Array[] | undefined;
@@ -94,6 +103,7 @@ export class Link {
     this.category = init.category;
     this.remoteNodeId = init.remoteNodeId;
     this.remoteVersion = init.remoteVersion;
+    this.remoteDeploymentName = init.remoteDeploymentName;
     this.mac = init.mac;
     this.#iterator = init.iterator;
     this.#leftover = init.leftover;
@@ -127,6 +137,7 @@ export class Link {
       publicKey: mac || category === "peer" ? own.publicKey : new Uint8Array(0),
       category,
       nodeId: options.nodeId,
+      deploymentName: options.deploymentName,
     })));
     return new Link({
       transport,
@@ -135,6 +146,7 @@ export class Link {
       category,
       remoteNodeId: request.nodeId,
       remoteVersion: request.slimVersion,
+      remoteDeploymentName: request.deploymentName,
       mac,
       iterator,
       leftover: first.length > 1 ? first.slice(1) : undefined,
@@ -152,6 +164,7 @@ export class Link {
       publicKey: own.publicKey,
       category,
       nodeId: options.nodeId,
+      deploymentName: options.deploymentName,
     })));
     const first = await nextBatch(iterator, options.negotiationTimeoutMs ?? 5000, "reply");
     const reply = negotiationOf(decodeFirst(first[0]));
@@ -171,6 +184,7 @@ export class Link {
       category: echoed,
       remoteNodeId: reply.nodeId,
       remoteVersion: reply.slimVersion,
+      remoteDeploymentName: reply.deploymentName,
       mac,
       iterator,
       leftover: first.length > 1 ? first.slice(1) : undefined,

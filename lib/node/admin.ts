@@ -5,7 +5,8 @@
  * only through OpenTelemetry; operators of a slim-ts node get both over plain HTTP:
  *
  * - `GET /healthz`: `ok` while the node serves;
- * - `GET /connections`: every link with its peer, link id, type, MAC state and counters;
+ * - `GET /connections`: every link with its peer, link id, type, role, state, MAC state and
+ *   counters;
  * - `GET /routes`: the subscription table (name, id, connections);
  * - `GET /metrics`: Prometheus text format.
  *
@@ -33,6 +34,9 @@ export function adminApp(nodes: SlimNode[]): Hono {
           peer: l.remote,
           link_id: l.linkId,
           type: l.category,
+          role: l.role,
+          // `closed` while a dialled link waits to be redialled (it keeps its routes).
+          state: l.state,
           remote_node: l.remoteNodeId,
           remote_version: l.remoteVersion,
           header_mac: l.mac !== undefined,

@@ -1,14 +1,18 @@
 /**
  * Turns a loaded SLIM configuration into node options: TLS material read from files, transport
- * authentication built, sizes and timers converted.
+ * authentication built, sizes and timers converted, outgoing connections and static peers
+ * prepared.
  * @module
  */
 import { ConfigError } from "../errors.ts";
-import type { ServerConfig, ServiceConfig, SlimConfig } from "../config/schema.ts";
+import type { ClientConfig, ServerConfig, ServiceConfig, SlimConfig } from "../config/schema.ts";
 import { caPem, readConfigFile } from "../config/material.ts";
+import { connectionFromClientConfig } from "../app/from_config.ts";
+import { JwtIdentity } from "../identity/jwt.ts";
 import type { Logger } from "../log.ts";
 import type { ServerTls } from "../transport/grpc_server.ts";
-import type { NodeOptions, NodeServerOptions } from "./node.ts";
+import type { NodeOptions, NodeServerOptions, StaticPeerOptions } from "./node.ts";
+import type { NodeClientOptions } from "./node_client.ts";
 import { serverAuthorizer } from "./transport_auth.ts";
 
 async function serverTls(server: ServerConfig, path: string): Promise<ServerTls | undefined> {
@@ -39,6 +43,75 @@ async function serverTls(server: ServerConfig, path: string): Promise<ServerTls 
     key,
     clientCa: await caPem(tls.clientCa, `${path}.tls.client_ca`),
     minVersion: tls.tlsVersion,
+  };
+}
+
+/**
+ * Options of one outgoing connection, or undefined (logged) when it needs something slim-ts
+ * lacks (WebSocket, SPIRE). Bearer tokens are minted, or the token file re-read, on every dial.
+ */
+export async function nodeClientFromConfig(
+  c: ClientConfig,
+  path: string,
+  logger: Logger,
+): Promise<NodeClientOptions | undefined> {
+  const skip = (key: string, what: string) => {
+    logger.warn(`skipping client: ${what} is not implemented by slim-ts`, {
+      path: `${path}.${key}`,
+      endpoint: c.endpoint,
+    });
+    return undefined;
+  };
+  if (c.address.kind === "websocket") return skip("endpoint", "WebSocket");
+  if (c.tls.source.type === "spire" || c.tls.caSource.type === "spire") {
+    return skip("tls", "SPIRE TLS");
+  }
+  if (c.auth.type === "spire") return skip("auth.type", "SPIRE authentication");
+  const base = await connectionFromClientConfig({ ...c, auth: { type: "none" } }, path);
+  const headers = { ...base.headers };
+  let credentials: NodeClientOptions["credentials"];
+  const auth = c.auth;
+  switch (auth.type) {
+    case "basic":
+      headers.authorization = "Basic " + btoa(`${auth.username}:${auth.password}`);
+      break;
+    case "static_jwt": {
+      // Checked now, so a wrong path fails the start; re-read on each dial (SLIM watches it).
+      await readConfigFile(auth.file, `${path}.auth.file`);
+      credentials = async () => ({
+        authorization: `Bearer ${(await readConfigFile(auth.file, `${path}.auth.file`)).trim()}`,
+      });
+      break;
+    }
+    case "jwt": {
+      if (auth.key.type !== "encoding") {
+        throw new ConfigError("a client needs an encoding key to sign its bearer tokens", {
+          path: `${path}.auth.key.type`,
+        });
+      }
+      const minter = await JwtIdentity.create({
+        key: { algorithm: auth.key.algorithm, format: auth.key.format, key: auth.key.key },
+        subject: auth.claims.subject ?? "slim-ts",
+        issuer: auth.claims.issuer,
+        audience: auth.claims.audience,
+        durationSeconds: Math.round(auth.durationMs / 1000),
+      });
+      credentials = async () => ({ authorization: `Bearer ${await minter.token()}` });
+      break;
+    }
+  }
+  return {
+    endpoint: base.endpoint,
+    tls: base.tls,
+    headers,
+    credentials,
+    connectTimeoutMs: base.connectTimeoutMs,
+    backoff: c.backoff,
+    linkId: c.linkId,
+    requireHeaderMac: c.requireHeaderMac,
+    connectionType: c.connectionType,
+    keepaliveMs: c.keepalive?.http2KeepaliveMs,
+    keepaliveTimeoutMs: c.keepalive?.timeoutMs,
   };
 }
 
@@ -73,14 +146,38 @@ export async function nodeOptionsFromService(
       authorize: await serverAuthorizer(s.auth, `${path}.auth`),
     });
   }
-  if (servers.length === 0) {
-    throw new ConfigError("no data-plane server slim-ts can run is configured", {
-      path: `services.${service.id}.${dataplaneKey}.servers`,
+  const dp = `services.${service.id}.${dataplaneKey}`;
+  const clients: NodeClientOptions[] = [];
+  for (const [i, c] of service.dataplane.clients.entries()) {
+    const client = await nodeClientFromConfig(c, `${dp}.clients[${i}]`, logger);
+    if (client) clients.push(client);
+  }
+  if (servers.length === 0 && clients.length === 0) {
+    // SLIM refuses a service with neither; a dialling-only node (no servers) is fine.
+    throw new ConfigError("no data-plane server or client slim-ts can run is configured", {
+      path: `${dp}.servers`,
     });
+  }
+  let peers: StaticPeerOptions[] | undefined;
+  const mesh = service.peers;
+  if (mesh) {
+    // Any `peers` section makes the node a full-mesh replica, as in SLIM; only static discovery
+    // finds replicas here (Kubernetes discovery is warned about at load time).
+    peers = [];
+    if (mesh.discovery.type === "static") {
+      for (const [i, p] of mesh.discovery.peers.entries()) {
+        const path = `services.${service.id}.peers.discovery.peers[${i}]`;
+        const client = await nodeClientFromConfig(p, path, logger);
+        if (client) peers.push({ nodeId: p.nodeId, client });
+      }
+    }
   }
   return {
     nodeId: service.nodeId,
     servers,
+    clients,
+    deploymentName: mesh?.deploymentName,
+    peers,
     logger: logger.child(service.id),
     drainTimeoutMs: config.runtime.drainTimeoutMs,
   };

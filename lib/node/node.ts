@@ -1,9 +1,11 @@
 /**
- * A SLIM node: data-plane servers feeding one router.
+ * A SLIM node: data-plane servers and outgoing connections feeding one router.
  *
  * Every accepted channel is negotiated as a link, registered in the router and served until it
  * ends; whatever happens on one connection (bad negotiation, malformed frames, a peer vanishing)
- * is logged with the peer address and link id and costs only that connection.
+ * is logged with the peer address and link id and costs only that connection. Outgoing
+ * connections (`dataplane.clients`, static peers) are dialled in the background and redialled
+ * when they drop (`node_client.ts`); the node serves whether or not they are up.
  * @module
  */
 import {
@@ -14,10 +16,13 @@ import {
   TimeoutError,
   TransportError,
 } from "../errors.ts";
+import type { Clock } from "../clock.ts";
 import { Link } from "../link/link.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { type AuthDecision, GrpcServer, type ServerTls } from "../transport/grpc_server.ts";
 import { GrpcStatus, type Transport } from "../transport/transport.ts";
+import { NodeClient, type NodeClientOptions } from "./node_client.ts";
+import { FULL_MESH, STANDALONE } from "./peer_sync.ts";
 import { Router } from "./router.ts";
 
 /** One data-plane listener. */
@@ -48,14 +53,41 @@ export interface NodeServerOptions {
   ) => AuthDecision | Promise<AuthDecision>;
 }
 
+/** A replica of the same deployment, from static discovery. */
+export interface StaticPeerOptions {
+  /** The replica's `node_id` (SLIM YAML `peers.discovery.peers[].node_id`). */
+  nodeId: string;
+  /**
+   * How to reach it (the other keys of the entry). `connectionType` and `linkId` are ignored:
+   * replicas always link as peers, with link id `<dialler node_id>:<acceptor node_id>`.
+   */
+  client: NodeClientOptions;
+}
+
 /** Options of {@link SlimNode.start}. */
 export interface NodeOptions {
   /** @default `node-<uuid>` (SLIM YAML `services.<id>.node_id`) */
   nodeId?: string;
   servers: NodeServerOptions[];
+  /** Nodes to dial (SLIM YAML `dataplane.clients`). @default [] */
+  clients?: NodeClientOptions[];
+  /**
+   * Replica group: announced on every link, required of every peer when set (SLIM YAML
+   * `peers.deployment_name`). @default ""
+   */
+  deploymentName?: string;
+  /**
+   * Replicas to form a full mesh with (SLIM YAML `peers.discovery` of type `static`). Setting
+   * it (even empty) switches the node to full-mesh peering: subscriptions sent to peers with
+   * TTL 2 and never relayed, publishes from a peer never sent to another peer. Each pair is
+   * dialled by the replica with the smaller node id.
+   */
+  peers?: StaticPeerOptions[];
   logger?: Logger;
   /** @default 10 s (SLIM YAML `runtime.drain_timeout`) */
   drainTimeoutMs?: number;
+  /** Timers of redials and acknowledgement waits. @default the system clock */
+  clock?: Clock;
 }
 
 /** A bound listener. */
@@ -96,8 +128,12 @@ export function parseListenAddress(endpoint: string): ListenAddress {
 /** A running node. */
 export class SlimNode {
   readonly nodeId: string;
+  /** Replica group ("" when none). */
+  readonly deploymentName: string;
   readonly router: Router;
   readonly addresses: NodeAddress[] = [];
+  /** Outgoing connections: configured clients, then the static peers this node dials. */
+  readonly clients: NodeClient[] = [];
   readonly #log: Logger;
   readonly #servers: GrpcServer[] = [];
   readonly #drainTimeoutMs: number;
@@ -107,12 +143,37 @@ export class SlimNode {
 
   private constructor(options: NodeOptions) {
     this.nodeId = options.nodeId ?? `node-${crypto.randomUUID()}`;
+    this.deploymentName = options.deploymentName ?? "";
     this.#log = options.logger ?? createLogger("slim");
-    this.router = new Router({ logger: this.#log.child("router") });
+    const mesh = options.peers !== undefined;
+    this.router = new Router({
+      logger: this.#log.child("router"),
+      peerTopology: mesh ? FULL_MESH : STANDALONE,
+      relayPeerPublishes: !mesh,
+      clock: options.clock,
+    });
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
+    const ctx = {
+      router: this.router,
+      nodeId: this.nodeId,
+      deploymentName: this.deploymentName,
+      logger: this.#log.child("client"),
+      clock: options.clock,
+    };
+    for (const c of options.clients ?? []) this.clients.push(new NodeClient(c, ctx));
+    for (const p of options.peers ?? []) {
+      // One link per pair: the smaller node id dials, the other accepts.
+      if (p.nodeId === this.nodeId || !(this.nodeId < p.nodeId)) continue;
+      const client = { ...p.client, connectionType: "peer" as const };
+      client.linkId = `${this.nodeId}:${p.nodeId}`;
+      this.clients.push(new NodeClient(client, ctx));
+    }
   }
 
-  /** Starts every listener. If one fails to bind, the others are closed and the error thrown. */
+  /**
+   * Starts every listener, then starts dialling the outgoing connections (without waiting for
+   * them). If a listener fails to bind, the others are closed and the error thrown.
+   */
   static async start(options: NodeOptions): Promise<SlimNode> {
     const node = new SlimNode(options);
     try {
@@ -120,6 +181,14 @@ export class SlimNode {
     } catch (e) {
       await node.stop();
       throw e;
+    }
+    for (const c of node.clients) {
+      node.#log.info("dialling node", {
+        endpoint: c.endpoint,
+        link_id: c.linkId,
+        type: c.connectionType,
+      });
+      c.start();
     }
     return node;
   }
@@ -182,6 +251,7 @@ export class SlimNode {
     try {
       link = await Link.accept(transport, {
         nodeId: this.nodeId,
+        deploymentName: this.deploymentName,
         requireHeaderMac: options.requireHeaderMac ?? true,
         negotiationTimeoutMs: options.negotiationTimeoutMs ?? 5000,
       });
@@ -192,6 +262,19 @@ export class SlimNode {
         ? GrpcStatus.DEADLINE_EXCEEDED
         : GrpcStatus.INVALID_ARGUMENT;
       await closeQuietly(transport, status, err.message);
+      return;
+    }
+    const refusal = this.#peerRefusal(link);
+    if (refusal) {
+      // As SLIM: the reply is out; the stream then ends with PERMISSION_DENIED, which tells a
+      // dialler not to come back.
+      log.warn("peer link rejected", {
+        peer: link.remote,
+        link_id: link.linkId,
+        remote_node: link.remoteNodeId,
+        reason: refusal,
+      });
+      await closeQuietly(transport, GrpcStatus.PERMISSION_DENIED, refusal);
       return;
     }
     const index = this.router.attach(link);
@@ -245,9 +328,20 @@ export class SlimNode {
     await closeQuietly(transport, status, message);
   }
 
+  /** Why an accepted peer link must be refused, with SLIM's wording; undefined when fine. */
+  #peerRefusal(link: Link): string | undefined {
+    if (link.category !== "peer") return undefined;
+    if (link.remoteNodeId === this.nodeId) return "self-connection rejected: same node_id";
+    if (this.deploymentName !== "" && link.remoteDeploymentName !== this.deploymentName) {
+      return "deployment_name mismatch";
+    }
+    return undefined;
+  }
+
   /**
-   * Drains: stops accepting, ends every stream with `grpc-status: 0`, waits up to the drain
-   * timeout for peers to finish, then tears down what is left. Idempotent.
+   * Drains: withdraws our names from the peers, stops the outgoing connections and accepting,
+   * ends every stream with `grpc-status: 0`, waits up to the drain timeout for peers to finish,
+   * then tears down what is left. Idempotent.
    */
   stop(): Promise<void> {
     this.#stopping ??= this.#drain();
@@ -255,7 +349,9 @@ export class SlimNode {
   }
 
   async #drain(): Promise<void> {
+    this.router.peers.withdrawAll();
     for (const s of this.#servers) s.stopAccepting();
+    await Promise.all(this.clients.map((c) => c.stop()));
     for (const t of this.#transports) t.close(GrpcStatus.OK).catch(() => {});
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = await Promise.race([

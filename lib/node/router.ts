@@ -7,14 +7,16 @@
  * are counted per link and reason, and logged on the 1st, 10th, 100th... occurrence.
  *
  * Cold path (subscribe/unsubscribe): decoded fully, acknowledged, optionally propagated to the
- * `forward_to` connection with acknowledgement tracking.
+ * `forward_to` connection with acknowledgement tracking, and synchronised with peer nodes
+ * (`peer_sync.ts`).
  * @module
  */
+import { type Clock, systemClock } from "../clock.ts";
 import { ProtocolError } from "../errors.ts";
 import type { Link } from "../link/link.ts";
 import type { Logger } from "../log.ts";
 import { formatId } from "../names/name.ts";
-import { encodeMessage, makeMessage } from "../wire/codec.ts";
+import { decodeMessage, DEFAULT_TTL, encodeMessage, makeMessage } from "../wire/codec.ts";
 import {
   KIND_LINK,
   KIND_PUBLISH,
@@ -25,6 +27,8 @@ import {
   type NameView,
 } from "../wire/message_view.ts";
 import { Cursor } from "../wire/protowire.ts";
+import { type AckResult, AckWaiters } from "./ack_waiters.ts";
+import { PeerSync, type PeerTopology, type RouteName, STANDALONE } from "./peer_sync.ts";
 import { SubscriptionTable, UnsubscribeError } from "./subscription_table.ts";
 
 /** Delay between re-sends of a subscription propagated to `forward_to`, and their number. */
@@ -40,13 +44,22 @@ export interface LinkStats {
   dropped: Map<string, number>;
 }
 
-interface PendingAck {
-  resolve(result: { success: boolean; error: string }): void;
-}
-
 /** Options of {@link Router}. */
 export interface RouterOptions {
   logger: Logger;
+  /**
+   * How subscriptions travel between peer nodes.
+   * @default standalone (TTL 8, relayed); full mesh when SLIM YAML `peers` is configured
+   */
+  peerTopology?: PeerTopology;
+  /**
+   * Whether a publish that came from a peer may go on to another peer. SLIM relays in standalone
+   * topologies and applies the one-hop rule in a full mesh (SLIM YAML `peers`).
+   * @default true
+   */
+  relayPeerPublishes?: boolean;
+  /** Timers of acknowledgement waits. @default the system clock */
+  clock?: Clock;
 }
 
 /** Routes messages between the links of one node. */
@@ -61,42 +74,94 @@ export class Router {
   readonly #view = new MessageView();
   readonly #targets: number[] = [];
   readonly #congested = new Set<Link>();
-  /** Subscriptions we propagated, awaiting the peer's ack: `${conn}:${id}`. */
-  readonly #pendingAcks = new Map<string, PendingAck>();
-  /** Subscription ids already propagated (loop prevention). */
+  readonly #acks: AckWaiters;
+  /** Subscription ids propagated to a `forward_to` connection (loop prevention). */
   readonly #propagated = new Set<bigint>();
+  /** Per connection: subscriptions sent to it through `forward_to`, replayed after a redial. */
+  readonly #forwardedTo = new Map<number, Map<string, Uint8Array>>();
+  readonly #relayPeerPublishes: boolean;
+  /** Peer links and the subscriptions announced on them. */
+  readonly peers: PeerSync;
 
   constructor(options: RouterOptions) {
     this.#log = options.logger;
+    this.#acks = new AckWaiters(options.clock ?? systemClock);
+    this.#relayPeerPublishes = options.relayPeerPublishes ?? true;
+    this.peers = new PeerSync(
+      {
+        table: this.table,
+        link: (index) => this.#links[index],
+        awaitAck: (link, id, timeoutMs) => this.#acks.wait(link.index, id, timeoutMs),
+      },
+      options.peerTopology ?? STANDALONE,
+      options.logger.child("peers"),
+    );
   }
 
-  /** Registers a link and returns its connection index (freed slots are reused, newest first). */
+  /**
+   * Registers a link and returns its connection index (freed slots are reused, newest first).
+   * A peer link is sent the table at once.
+   */
   attach(link: Link): number {
     const index = this.#free.length > 0 ? this.#free.pop()! : this.#links.length;
-    this.#links[index] = link;
-    link.index = index;
-    this.#stats.set(link, { received: 0, forwarded: 0, dropped: new Map() });
+    this.#install(index, link);
     return index;
   }
 
-  /** Forgets a link and everything it subscribed. Returns the number of subscriptions removed. */
-  detach(link: Link): number {
-    if (link.index < 0 || this.#links[link.index] !== link) return 0;
-    const removed = this.table.removeConnection(link.index);
-    this.#links[link.index] = undefined;
-    this.#free.push(link.index);
-    for (const [key, pending] of this.#pendingAcks) {
-      if (key.startsWith(`${link.index}:`)) {
-        this.#pendingAcks.delete(key);
-        pending.resolve({ success: false, error: "connection closed" });
-      }
-    }
+  /**
+   * Puts a redialled link back at the connection index of the one it replaces, keeping what was
+   * learned on it, as SLIM does for a dialler; then syncs a peer, or replays to anything else the
+   * subscriptions sent to it through `forward_to` (with id 0: nobody waits for their acks).
+   */
+  reattach(index: number, link: Link): void {
+    const old = this.#links[index];
+    if (old && old !== link) this.#retire(old);
+    this.#install(index, link);
+    if (link.category === "peer") return;
+    const replay = this.#forwardedTo.get(index);
+    if (replay) { for (const bytes of replay.values()) link.send(bytes); }
+  }
+
+  #install(index: number, link: Link): void {
+    this.#links[index] = link;
+    link.index = index;
+    this.#stats.set(link, { received: 0, forwarded: 0, dropped: new Map() });
+    if (link.category === "peer") this.peers.add(link);
+  }
+
+  /**
+   * A dialled link dropped and will be redialled: stop using it, but keep its index and the
+   * routes learned on it until {@link reattach} or {@link detach}.
+   */
+  suspend(link: Link): void {
+    if (link.index < 0 || this.#links[link.index] !== link) return;
+    this.#retire(link);
+  }
+
+  #retire(link: Link): void {
+    this.peers.remove(link.index);
+    this.#acks.failConnection(link.index, "connection closed");
     this.#congested.delete(link);
     const stats = this.#stats.get(link);
     if (stats) addStats(this.#retired, stats);
     this.#stats.delete(link);
     link.state = "closed";
-    return removed;
+  }
+
+  /**
+   * Forgets a link and everything it subscribed, and withdraws from the peers the names its loss
+   * made unreachable. Returns the number of subscriptions removed.
+   */
+  detach(link: Link): number {
+    if (link.index < 0 || this.#links[link.index] !== link) return 0;
+    const index = link.index;
+    this.#retire(link);
+    const removed = this.table.removeConnection(index);
+    this.#links[index] = undefined;
+    this.#free.push(index);
+    this.#forwardedTo.delete(index);
+    this.peers.withdrawLost(removed);
+    return removed.length;
   }
 
   /** The link at a connection index. */
@@ -104,7 +169,7 @@ export class Router {
     return this.#links[index];
   }
 
-  /** Live links. */
+  /** Registered links, including dialled ones waiting to be redialled (state `closed`). */
   links(): Link[] {
     return this.#links.filter((l): l is Link => l !== undefined);
   }
@@ -203,8 +268,9 @@ export class Router {
       if (t >= 0 && t !== incoming && this.#links[t]) targets.push(t);
     } else {
       const dst = view.destination;
-      // Peer-to-peer forwarding is one hop: what came from a peer never goes to another peer.
-      const fromPeer = link.category === "peer";
+      // In a full mesh, peer-to-peer forwarding is one hop: what came from a peer never goes to
+      // another peer. Standalone peers relay.
+      const fromPeer = link.category === "peer" && !this.#relayPeerPublishes;
       if (view.fanout === 1) {
         const t = this.table.matchOne(dst.prefixKey(), dst.idKey(), incoming, fromPeer);
         if (t >= 0) targets.push(t);
@@ -245,7 +311,6 @@ export class Router {
     const dst = view.destination;
     const prefixKey = dst.prefixKey(), idKey = dst.idKey();
     const id = nameIdOf(dst);
-    const nameText = this.#nameText(view.buf, dst, id);
     let target = link;
     if (view.recvFrom) {
       const t = this.#links[view.recvFromIndex];
@@ -253,78 +318,142 @@ export class Router {
       target = t;
     }
     const ttl = view.ttl - 1;
+    if (subscribe && subId !== 0n && (this.#propagated.has(subId) || this.peers.seen(subId))) {
+      // Already sent on by us: a loop. Acknowledge and ignore, like the real node.
+      return this.#ack(link, subId, true, "");
+    }
+    // Captured before an unsubscribe may drop the prefix: peers are told the name's strings.
+    const strings = dst.strPresent ? strComponents(view.buf, dst) : this.table.strings(prefixKey);
+    const debug = this.#log.enabled("debug");
+    let transition = false;
     let error: string | undefined;
     if (subscribe) {
-      if (subId !== 0n && this.#propagated.has(subId)) {
-        // Already propagated by us: a loop. Acknowledge and ignore, like the real node.
-        return this.#ack(link, subId, true, "");
-      }
-      if (!dst.strPresent && !this.table.hasPrefix(prefixKey)) {
+      if (!strings) {
         // The real node's connection task panics here; refuse just this subscription.
         this.#drop(link, "subscribe without str_name for an unknown name");
         return this.#ack(link, subId, false, "string name missing in subscription");
       }
-      const strings = dst.strPresent ? strComponents(view.buf, dst) : ["", "", ""] as const;
-      this.table.add(prefixKey, strings, idKey, id, target.index, target.category, subId);
-      if (this.#log.enabled("debug")) {
-        this.#log.debug("subscribe", { name: nameText, conn: target.index, sub_id: subId });
+      transition = this.table.add(
+        prefixKey,
+        strings,
+        idKey,
+        id,
+        target.index,
+        target.category,
+        subId,
+      );
+      if (debug) {
+        this.#log.debug("subscribe", {
+          name: nameText(strings, id),
+          conn: target.index,
+          sub_id: subId,
+        });
       }
     } else {
       try {
-        this.table.remove(prefixKey, idKey, target.index, subId, formatId(id));
-        if (this.#log.enabled("debug")) {
-          this.#log.debug("unsubscribe", { name: nameText, conn: target.index, sub_id: subId });
-        }
+        transition = this.table.remove(prefixKey, idKey, target.index, subId, formatId(id));
       } catch (e) {
         if (!(e instanceof UnsubscribeError)) throw e;
-        error = e.message;
-        this.#log.debug("unsubscribe refused", { name: nameText, peer: link.remote, error });
+        // Real peers may unsubscribe a shared name with another subscriber's id: drop the name
+        // for that connection rather than keep a stale route.
+        const lenient = target.category === "peer"
+          ? this.table.removeName(prefixKey, idKey, target.index)
+          : undefined;
+        if (lenient === undefined) error = e.message;
+        else transition = lenient;
+      }
+      if (debug) {
+        this.#log.debug(error ? "unsubscribe refused" : "unsubscribe", {
+          name: nameText(strings, id),
+          conn: target.index,
+          sub_id: subId,
+          error,
+        });
       }
     }
     const forwardTo = view.forwardTo ? this.#links[view.forwardToIndex] : undefined;
-    if (forwardTo && forwardTo !== link && !error) {
-      this.#propagate(view, ttl, link, forwardTo, subId);
-      return;
+    if (view.forwardTo && !forwardTo && !error) {
+      error = `connection not found: ${view.forwardToIndex}`;
     }
-    if (view.forwardTo && !forwardTo) error = `connection not found: ${view.forwardToIndex}`;
-    this.#ack(link, subId, error === undefined, error ?? "");
+    if (error) return this.#ack(link, subId, false, error);
+    const propagated = forwardTo && forwardTo !== link
+      ? this.#propagate(view, ttl, forwardTo, subId, subscribe)
+      : undefined;
+    let synced: Promise<void> | undefined;
+    if (strings) {
+      const name: RouteName = { prefixKey, idKey, strings };
+      if (target.category !== "peer") {
+        if (transition) synced = this.peers.announce(subscribe, name, target.category, subId);
+      } else if (ttl >= 2) {
+        synced = this.peers.relay(subscribe, name, subId, ttl, target.index);
+      }
+    }
+    if (!propagated && !synced) return this.#ack(link, subId, true, "");
+    // Peers failing is not the origin's problem; the forward_to connection failing is.
+    Promise.all([propagated, synced]).then(([result]) => {
+      this.#ack(link, subId, result?.success ?? true, result?.error ?? "");
+    });
   }
 
-  /** Sends the subscription on to `out`, then acknowledges the origin once `out` acknowledged. */
-  #propagate(view: MessageView, ttl: number, origin: Link, out: Link, subId: bigint): void {
+  /**
+   * Sends the subscription on to `out` (the `forward_to` connection), re-sending while it is not
+   * acknowledged. Resolves with `out`'s acknowledgement, or undefined for id 0 (never
+   * acknowledged).
+   */
+  #propagate(
+    view: MessageView,
+    ttl: number,
+    out: Link,
+    subId: bigint,
+    subscribe: boolean,
+  ): Promise<AckResult> | undefined {
     const size = view.forwardSize(ttl, -1, out.mac !== undefined);
     const bytes = new Uint8Array(size);
     const macAt = view.writeForward(bytes, 0, ttl, -1, out.mac !== undefined);
     if (out.mac) view.signForward(out.mac.linkId, out.mac.hmac, ttl, bytes, macAt);
+    this.#rememberForwarded(out.index, view, subscribe);
     if (subId === 0n) {
       out.transport.send(bytes);
-      return;
+      return undefined;
     }
     this.#propagated.add(subId);
-    const key = `${out.index}:${subId}`;
-    let attempts = 0;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const finish = (result: { success: boolean; error: string }) => {
-      clearTimeout(timer);
-      this.#pendingAcks.delete(key);
-      if (origin.state === "established") this.#ack(origin, subId, result.success, result.error);
-    };
-    const attempt = () => {
-      if (out.state !== "established") {
-        return finish({ success: false, error: "connection closed" });
+    return (async () => {
+      for (let attempt = 0; attempt <= FORWARD_ACK_RESENDS; attempt++) {
+        if (out.state !== "established") return { success: false, error: "connection closed" };
+        out.transport.send(bytes);
+        const result = await this.#acks.wait(out.index, subId, FORWARD_ACK_TIMEOUT_MS);
+        if (result) return result;
       }
-      if (attempts > FORWARD_ACK_RESENDS) {
-        return finish({
-          success: false,
-          error: `remote subscription ack timed out after ${FORWARD_ACK_RESENDS} retries`,
-        });
-      }
-      attempts++;
-      out.transport.send(bytes);
-      timer = setTimeout(attempt, FORWARD_ACK_TIMEOUT_MS);
-    };
-    this.#pendingAcks.set(key, { resolve: finish });
-    attempt();
+      return {
+        success: false,
+        error: `remote subscription ack timed out after ${FORWARD_ACK_RESENDS} retries`,
+      };
+    })();
+  }
+
+  /**
+   * Keeps what was sent through `forward_to` so a redialled link can be told again: a
+   * Subscribe with id 0 (no ack expected), app-originated TTL, no per-hop fields.
+   */
+  #rememberForwarded(index: number, view: MessageView, subscribe: boolean): void {
+    const key = view.destination.prefixKey() + view.destination.idKey();
+    let sent = this.#forwardedTo.get(index);
+    if (!subscribe) {
+      sent?.delete(key);
+      return;
+    }
+    const message = decodeMessage(view.buf);
+    if (message.messageType.case !== "subscribe") return;
+    const sub = message.messageType.value;
+    sub.subscriptionId = 0n;
+    const h = sub.header!;
+    h.ttl = DEFAULT_TTL;
+    h.recvFrom = undefined;
+    h.forwardTo = undefined;
+    h.incomingConn = undefined;
+    h.headerMac = undefined;
+    if (!sent) this.#forwardedTo.set(index, sent = new Map());
+    sent.set(key, encodeMessage(message));
   }
 
   #subscriptionAck(link: Link, bytes: Uint8Array): void {
@@ -345,9 +474,9 @@ export class Router {
         c.pos += len;
       } else c.skip(tag & 7, end);
     }
-    const pending = this.#pendingAcks.get(`${link.index}:${id}`);
-    if (pending) pending.resolve({ success, error });
-    else this.#drop(link, "unexpected subscription ack");
+    if (this.#acks.resolve(link.index, id, { success, error })) return;
+    // Peers acknowledge our table syncs, which nobody waits for.
+    if (link.category !== "peer") this.#drop(link, "unexpected subscription ack");
   }
 
   #ack(link: Link, subId: bigint, success: boolean, error: string): void {
@@ -358,11 +487,6 @@ export class Router {
         value: { subscriptionId: subId, success, error: success ? "" : error },
       },
     })));
-  }
-
-  #nameText(buf: Uint8Array, n: NameView, id: bigint): string {
-    const base = n.strPresent ? strComponents(buf, n).join("/") : "<no str_name>";
-    return `${base}/${formatId(id)}`;
   }
 
   #drop(link: Link, reason: string): void {
@@ -390,6 +514,10 @@ function strComponents(buf: Uint8Array, n: NameView): [string, string, string] {
     decoder.decode(buf.subarray(s[2], s[3])),
     decoder.decode(buf.subarray(s[4], s[5])),
   ];
+}
+
+function nameText(strings: readonly string[] | undefined, id: bigint): string {
+  return `${strings ? strings.join("/") : "<no str_name>"}/${formatId(id)}`;
 }
 
 function nameIdOf(n: NameView): bigint {

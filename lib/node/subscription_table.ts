@@ -97,6 +97,27 @@ export interface RouteEntry {
   connections: { connection: number; category: ConnectionCategory }[];
 }
 
+/** One subscription removed with its connection (see {@link SubscriptionTable.removeConnection}). */
+export interface RemovedRoute {
+  prefixKey: string;
+  idKey: string;
+  /** The name's three strings (kept, since the prefix may be gone from the table). */
+  strings: readonly [string, string, string];
+  category: ConnectionCategory;
+  /** True when no connection of this category is left for (prefix, id). */
+  last: boolean;
+}
+
+/** One subscription record, as visited by {@link SubscriptionTable.forEachSubscription}. */
+export interface SubscriptionRecord {
+  prefixKey: string;
+  idKey: string;
+  strings: readonly [string, string, string];
+  connection: number;
+  category: ConnectionCategory;
+  subscriptionId: bigint;
+}
+
 /** Why an unsubscribe failed; the message mirrors the real node's. */
 export class UnsubscribeError extends Error {}
 
@@ -201,20 +222,78 @@ export class SubscriptionTable {
     return last;
   }
 
-  /** Forgets everything `connection` subscribed. Returns how many subscriptions it had. */
-  removeConnection(connection: number): number {
+  /**
+   * Removes every subscription `connection` holds for (prefix, id), whatever its id. Lenient
+   * counterpart of {@link remove} for peers that unsubscribe with an id other than the one they
+   * subscribed with (a known real-node behaviour). Returns undefined when there was nothing to
+   * remove, else whether the last connection of its category went away.
+   */
+  removeName(prefixKey: string, idKey: string, connection: number): boolean | undefined {
+    const prefix = this.#prefixes.get(prefixKey);
     const records = this.#records.get(connection);
-    if (!records) return 0;
+    if (!prefix || !records) return undefined;
+    let category = -1;
+    for (const [subId, list] of records) {
+      const kept = list.filter((r) => {
+        if (r.prefixKey !== prefixKey || r.idKey !== idKey) return true;
+        category = r.category;
+        return false;
+      });
+      if (kept.length === 0) records.delete(subId);
+      else if (kept.length !== list.length) records.set(subId, kept);
+    }
+    if (records.size === 0) this.#records.delete(connection);
+    if (category < 0) return undefined;
+    return this.#unlink(prefix, prefixKey, idKey, connection, category);
+  }
+
+  /** Forgets everything `connection` subscribed; returns one entry per subscription it had. */
+  removeConnection(connection: number): RemovedRoute[] {
+    const records = this.#records.get(connection);
+    if (!records) return [];
     this.#records.delete(connection);
-    let count = 0;
+    const removed: RemovedRoute[] = [];
     for (const list of records.values()) {
       for (const r of list) {
-        count++;
         const prefix = this.#prefixes.get(r.prefixKey);
-        if (prefix) this.#unlink(prefix, r.prefixKey, r.idKey, connection, r.category);
+        if (!prefix) continue;
+        const strings = prefix.strings;
+        const last = this.#unlink(prefix, r.prefixKey, r.idKey, connection, r.category);
+        removed.push({
+          prefixKey: r.prefixKey,
+          idKey: r.idKey,
+          strings,
+          category: CATEGORY_ORDER[r.category],
+          last,
+        });
       }
     }
-    return count;
+    return removed;
+  }
+
+  /** Visits every subscription record (cold path: full table syncs towards peers). */
+  forEachSubscription(visit: (record: SubscriptionRecord) => void): void {
+    for (const [connection, records] of this.#records) {
+      for (const [subscriptionId, list] of records) {
+        for (const r of list) {
+          const prefix = this.#prefixes.get(r.prefixKey);
+          if (!prefix) continue;
+          visit({
+            prefixKey: r.prefixKey,
+            idKey: r.idKey,
+            strings: prefix.strings,
+            connection,
+            category: CATEGORY_ORDER[r.category],
+            subscriptionId,
+          });
+        }
+      }
+    }
+  }
+
+  /** The strings of a known prefix. */
+  strings(prefixKey: string): readonly [string, string, string] | undefined {
+    return this.#prefixes.get(prefixKey)?.strings;
   }
 
   /** One connection for the destination, or -1. */

@@ -467,10 +467,11 @@ Deno.test("pubsub paths are used in later messages", () => {
   );
   assert.equal(err.path, "services.slim/0.pubsub.servers[0].endpoint");
   const loaded = parse(
-    "services:\n  slim/0:\n    pubsub:\n      clients: [{endpoint: 'http://h:1'}]\n",
+    "services:\n  slim/0:\n    pubsub:\n      clients: [{endpoint: 'http://h:1', proxy: {url: 'http://p:1'}}]\n",
   );
   assert.ok(
-    loaded.warnings.some((w) => w.startsWith("services.slim/0.pubsub.clients: 1 outgoing")),
+    loaded.warnings.some((w) => w.startsWith("services.slim/0.pubsub.clients[0].proxy: HTTP")),
+    loaded.warnings.join("\n"),
   );
 });
 
@@ -716,10 +717,6 @@ services:
     ["runtime.n_cores", /single JavaScript thread; 4 cores/],
     ["services.slim/0.dataplane.servers[0].tls.source.type", /SPIRE/],
     ["services.slim/0.dataplane.servers[2].endpoint", /WebSocket/],
-    [
-      "services.slim/0.dataplane.clients",
-      /^2 outgoing connections configured; slim-ts does not dial node clients yet \(ignored\)$/,
-    ],
     ["services.slim/0.dataplane.outbound_clients", /not used/],
     ["services.slim/0.dataplane.enforce_pqc", /post-quantum/],
     ["services.slim/0.controller.servers", /controller API/],
