@@ -13,7 +13,9 @@ export interface Clock {
   now(): number;
   /** Wall-clock seconds since the Unix epoch (identity tokens). */
   unixSeconds(): number;
+  /** Runs `fn` once, `ms` milliseconds from now. */
   setTimeout(fn: () => void, ms: number): TimerHandle;
+  /** Cancels a timer; unknown or fired handles are ignored. */
   clearTimeout(handle: TimerHandle | undefined): void;
 }
 
@@ -40,6 +42,12 @@ export class FakeClock implements Clock {
   #nextId = 1;
   #timers: FakeTimer[] = [];
 
+  /**
+   * A clock at `startMs` with no timers.
+   * @param startMs the initial {@link now}
+   * @param unixSeconds the wall clock at `startMs` (pass the real time when tokens are verified
+   * by apps on the system clock)
+   */
   constructor(startMs = 0, unixSeconds = 1_800_000_000) {
     this.#now = startMs;
     this.#unixBase = unixSeconds - Math.floor(startMs / 1000);
@@ -53,12 +61,14 @@ export class FakeClock implements Clock {
     return this.#unixBase + Math.floor(this.#now / 1000);
   }
 
+  /** Schedules `fn` at now + `ms` of fake time; it runs during {@link advance}. */
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const t = { id: this.#nextId++, at: this.#now + Math.max(0, ms), fn };
     this.#timers.push(t);
     return { id: t.id };
   }
 
+  /** Cancels a pending fake timer. */
   clearTimeout(handle: TimerHandle | undefined): void {
     if (!handle || typeof handle !== "object" || !("id" in handle)) return;
     this.#timers = this.#timers.filter((t) => t.id !== handle.id);

@@ -26,6 +26,7 @@ export class SlimError extends Error {
   /** Stable code; see {@link SlimErrorCode}. */
   readonly code: SlimErrorCode;
 
+  /** `options.cause` chains the underlying error. */
   constructor(code: SlimErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.code = code;
@@ -51,6 +52,7 @@ export class ConfigError extends SlimError {
   /** File the configuration came from, if any. */
   readonly file: string | undefined;
 
+  /** The message is prefixed with `file: path: ` when they are given. */
   constructor(message: string, options?: ErrorOptions & { path?: string; file?: string }) {
     const where = [options?.file, options?.path].filter(Boolean).join(": ");
     super("config", where ? `${where}: ${message}` : message, options);
@@ -61,6 +63,7 @@ export class ConfigError extends SlimError {
 
 /** The API or the command line was used wrongly (a bad option value, an unknown flag). */
 export class UsageError extends SlimError {
+  /** `options.cause` chains the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super("usage", message, options);
   }
@@ -68,6 +71,7 @@ export class UsageError extends SlimError {
 
 /** A SLIM name (`org/ns/app[/id]`) could not be parsed. */
 export class NameError extends SlimError {
+  /** `options.cause` chains the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super("name", message, options);
   }
@@ -75,6 +79,7 @@ export class NameError extends SlimError {
 
 /** A peer sent bytes that do not follow the wire protocol (framing, protobuf, sequence). */
 export class ProtocolError extends SlimError {
+  /** `options.cause` chains the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super("protocol", message, options);
   }
@@ -82,6 +87,7 @@ export class ProtocolError extends SlimError {
 
 /** The underlying connection failed (refused, reset, TLS, HTTP/2). */
 export class TransportError extends SlimError {
+  /** `options.cause` chains the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super("transport", message, options);
   }
@@ -89,6 +95,7 @@ export class TransportError extends SlimError {
 
 /** Link negotiation or header integrity failed. */
 export class LinkError extends SlimError {
+  /** `options.cause` chains the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super("link", message, options);
   }
@@ -96,6 +103,7 @@ export class LinkError extends SlimError {
 
 /** An identity token, signature or credential was rejected. Never carries secret material. */
 export class AuthError extends SlimError {
+  /** `options.cause` chains the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super("auth", message, options);
   }
@@ -103,6 +111,7 @@ export class AuthError extends SlimError {
 
 /** A session operation failed (unknown peer, not a moderator, closed by the peer...). */
 export class SessionError extends SlimError {
+  /** `options.cause` chains the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super("session", message, options);
   }
@@ -110,6 +119,7 @@ export class SessionError extends SlimError {
 
 /** An operation did not complete in time. */
 export class TimeoutError extends SlimError {
+  /** `options.cause` chains the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super("timeout", message, options);
   }
@@ -117,6 +127,7 @@ export class TimeoutError extends SlimError {
 
 /** An MLS operation failed (bad welcome, commit out of order, decryption failure). */
 export class MlsError extends SlimError {
+  /** `options.cause` chains the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super("mls", message, options);
   }
@@ -124,6 +135,7 @@ export class MlsError extends SlimError {
 
 /** The object was already closed or is shutting down. */
 export class ClosedError extends SlimError {
+  /** `options.cause` chains the underlying error. */
   constructor(message: string, options?: ErrorOptions) {
     super("closed", message, options);
   }

@@ -47,12 +47,19 @@ export interface LoggerOptions {
 
 /** A scoped logger. */
 export interface Logger {
+  /** The component this logger speaks for, printed on each line. */
   readonly scope: string;
+  /** True when lines of `level` are written (check before building costly fields). */
   enabled(level: LogLevel): boolean;
+  /** Something failed and was not recovered. */
   error(message: string, fields?: LogFields): void;
+  /** Something was refused or recovered (bad input, a retry). */
   warn(message: string, fields?: LogFields): void;
+  /** Life-cycle events: listening, connections, sessions. */
   info(message: string, fields?: LogFields): void;
+  /** Per-request detail. */
   debug(message: string, fields?: LogFields): void;
+  /** Per-message detail. */
   trace(message: string, fields?: LogFields): void;
   /** A logger for a sub-component, sharing level and sink. */
   child(scope: string): Logger;

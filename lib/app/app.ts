@@ -70,21 +70,49 @@ export interface AppOptions {
   endpoint: string;
   /** Shared secret (≥ 32 bytes) or JWT identity. */
   identity: IdentityOptions;
-  /** TLS settings for `https://` endpoints. */
+  /**
+   * TLS settings for `https://` endpoints (SLIM YAML client `tls`).
+   * @default the system CA pool, certificates verified
+   */
   tls?: ClientTls;
-  /** Extra request headers (e.g. `authorization` for a node with transport auth). */
+  /**
+   * Extra request headers, e.g. `authorization` for a node with transport auth (SLIM YAML
+   * client `headers`).
+   * @default none
+   */
   headers?: Record<string, string>;
-  /** HTTP Basic credentials for a node with `auth: basic`. */
+  /**
+   * HTTP Basic credentials for a node with `auth: basic` (SLIM YAML client `auth.basic`).
+   * @default none
+   */
   basicAuth?: { username: string; password: string };
-  /** Reconnection delays. @default SLIM's exponential backoff */
+  /**
+   * Reconnection delays (SLIM YAML client `backoff`).
+   * @default SLIM's exponential backoff: base 100, factor 1, at most 1 s, jitter, no limit
+   */
   backoff?: BackoffConfig;
-  /** @default 10 s */
+  /**
+   * Time allowed for the first connection, TCP to link negotiation (SLIM YAML client
+   * `connect_timeout`).
+   * @default 10000
+   */
   connectTimeoutMs?: number;
-  /** @default true */
+  /**
+   * Refuse a node that does not negotiate header MACs (SLIM YAML client `require_header_mac`).
+   * @default true
+   */
   requireHeaderMac?: boolean;
   /** Creates the MLS state of sessions that use MLS. @default MLS on ts-mls (`lib/mls`) */
   mls?: MlsFactory;
+  /**
+   * Where the app's log lines go.
+   * @default a logger at `info` on standard error
+   */
   logger?: Logger;
+  /**
+   * Time and timers of links and sessions (tests pass a {@link FakeClock}).
+   * @default the system clock
+   */
   clock?: Clock;
 }
 
@@ -92,13 +120,18 @@ export interface AppOptions {
 export type AppEvent = LinkEvent;
 
 /** A connected SLIM app. */
-export class App implements SessionHost {
+export class App {
   /** Our name, with the instance id derived from the identity. */
   readonly name: Name;
+  /** Mints this app's identity tokens. */
   readonly identity: IdentityProvider;
+  /** Checks the identity tokens of peers. */
   readonly verifier: IdentityVerifier;
+  /** Checks signatures (header signatures, MLS); shared by the app's sessions. */
   readonly signatures: P256Verifier;
+  /** The app's time source. */
   readonly clock: Clock;
+  /** The app's logger. */
   readonly logger: Logger;
   readonly #link: ClientLink;
   readonly #sessions = new Map<number, SessionCore>();
@@ -106,6 +139,11 @@ export class App implements SessionHost {
   readonly #events = new AsyncQueue<AppEvent>();
   readonly #names = new Map<string, Name>();
   readonly #mls: MlsFactory;
+  /**
+   * What sessions may ask of the app, kept off the public surface: a caller with `send` could
+   * sign arbitrary commands, and `ended` would detach a live session.
+   */
+  readonly #host: SessionHost;
   #closing: Promise<void> | undefined;
 
   private constructor(init: {
@@ -127,6 +165,21 @@ export class App implements SessionHost {
     this.logger = init.logger;
     this.#mls = init.mls;
     this.#names.set(init.name.withoutId().key, init.name.withoutId());
+    this.#host = {
+      name: this.name,
+      identity: this.identity,
+      verifier: this.verifier,
+      signatures: this.signatures,
+      clock: this.clock,
+      logger: this.logger,
+      send: (sessionId, sessionType, batch, cipher) =>
+        this.#send(sessionId, sessionType, batch, cipher),
+      subscribe: (name) => this.#link.subscribe(this.name, name, () => this.identity.token()),
+      unsubscribe: (name) => this.#link.unsubscribe(name, () => this.identity.token()),
+      ended: (sessionId) => {
+        this.#sessions.delete(sessionId);
+      },
+    };
   }
 
   /**
@@ -213,7 +266,7 @@ export class App implements SessionHost {
     if (options.kind === "point-to-point") {
       const peer = typeof options.peer === "string" ? Name.parse(options.peer) : options.peer;
       const core = new ModeratorSession({
-        host: this,
+        host: this.#host,
         id,
         settings,
         destination: peer,
@@ -229,7 +282,7 @@ export class App implements SessionHost {
       : options.channel;
     const channels = await this.#channelNames(channel.withoutId());
     const core = new ModeratorSession({
-      host: this,
+      host: this.#host,
       id,
       settings,
       destination: channels.data,
@@ -344,7 +397,7 @@ export class App implements SessionHost {
     const local = this.#localName(publish);
     if (!local) return;
     const s = publish.session!;
-    await this.send(s.sessionId, s.sessionType, [{
+    await this.#send(s.sessionId, s.sessionType, [{
       type: SessionMessageType.DISCOVERY_REPLY,
       destination: nameFromProto(publish.header!.source),
       source: local,
@@ -397,7 +450,7 @@ export class App implements SessionHost {
     const mls = settings.mls ? await this.#createMls() : undefined;
     if (this.#sessions.has(s.sessionId)) return;
     const core = new ParticipantSession({
-      host: this,
+      host: this.#host,
       id: s.sessionId,
       settings,
       destination: channels?.data ?? moderator,
@@ -412,10 +465,10 @@ export class App implements SessionHost {
   }
 
   // -------------------------------------------------------------------------------------------
-  // SessionHost
+  // Session host
 
   /** Stamps one identity token on the batch, signs commands, encrypts data, sends. */
-  async send(
+  async #send(
     sessionId: number,
     sessionType: SessionType,
     batch: OutMessage[],
@@ -468,18 +521,6 @@ export class App implements SessionHost {
     return this.#link.state === "closed";
   }
 
-  subscribe(name: Name): Promise<void> {
-    return this.#link.subscribe(this.name, name, () => this.identity.token());
-  }
-
-  unsubscribe(name: Name): Promise<void> {
-    return this.#link.unsubscribe(name, () => this.identity.token());
-  }
-
-  ended(sessionId: number): void {
-    this.#sessions.delete(sessionId);
-  }
-
   // -------------------------------------------------------------------------------------------
 
   #assertOpen(): void {
@@ -500,6 +541,7 @@ export class App implements SessionHost {
     return this.#closing;
   }
 
+  /** {@link close}, for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

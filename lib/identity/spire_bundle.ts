@@ -19,6 +19,7 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  * key of `a.org` never vouches for `spiffe://b.org/...`.
  */
 export interface SpireTrustBundle {
+  /** Key set per trust domain (lower case), e.g. `example.org`. */
   readonly domains: ReadonlyMap<string, JsonWebKeySet>;
 }
 

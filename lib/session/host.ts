@@ -36,7 +36,9 @@ export interface OutMessage {
 
 /** Encrypts and decrypts application data (an MLS group). */
 export interface MessageCipher {
+  /** The current MLS epoch (heartbeats carry it). */
   readonly epoch: bigint;
+  /** An MLS private message of `plaintext`, authenticated with `aad` (the header AAD). */
   encrypt(plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array>;
   /** Plaintext, authenticated data and, when known, the sender's SLIM app id. */
   decrypt(

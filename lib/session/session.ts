@@ -24,7 +24,7 @@ const encoder = new TextEncoder();
 
 /** Options of {@link Session.publish}. */
 export interface PublishOptions {
-  /** @default "msg" */
+  /** The content type receivers see. @default "msg" */
   payloadType?: string;
   /** Carried in clear beside the payload. */
   metadata?: Record<string, string>;
@@ -44,6 +44,7 @@ export class Session {
     return this.#core.id;
   }
 
+  /** Point-to-point or group. */
   get kind(): "point-to-point" | "group" {
     return this.#core.settings.kind;
   }
@@ -68,6 +69,7 @@ export class Session {
     return this.#core.mls !== undefined;
   }
 
+  /** Where the session is in its life; see {@link SessionState}. */
   get state(): SessionState {
     return this.#core.state;
   }

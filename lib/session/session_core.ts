@@ -35,10 +35,13 @@ export type SessionState = "establishing" | "active" | "closing" | "closed";
 export interface ReceivedMessage {
   /** Sender, with its instance id. */
   source: Name;
+  /** The application bytes (decrypted when the session uses MLS). */
   payload: Uint8Array;
-  /** @default "msg" */
+  /** The sender's content type. @default "msg" */
   payloadType: string;
+  /** `Message.metadata`, as sent (never encrypted). */
   metadata: Record<string, string>;
+  /** The sender's sequence number in this session. */
   messageId: number;
   /** The sender's identity token. */
   identity: string;
@@ -58,8 +61,11 @@ export type SessionEvent =
 
 /** A member as listed by `participants()`. */
 export interface ParticipantInfo {
+  /** The member's name, with its instance id. */
   name: Name;
+  /** False once heartbeats stopped arriving (3 missed intervals), until it speaks again. */
   online: boolean;
+  /** True for the group's moderator (the app that created the session). */
   moderator: boolean;
 }
 
