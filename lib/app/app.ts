@@ -46,7 +46,9 @@ import {
 } from "../wire/codec.ts";
 import { AsyncQueue } from "../session/async_queue.ts";
 import {
+  MAX_PENDING_JOINS,
   MAX_SESSION_ID,
+  MAX_UNCLAIMED_SESSIONS,
   peerTimers,
   type SessionOptions,
   type SessionSettings,
@@ -415,6 +417,19 @@ export class App {
       return;
     }
     if (!this.#localName(publish)) return;
+    // Verified peers can still open sessions faster than the application takes them: bounded.
+    let pending = 0;
+    for (const c of this.#sessions.values()) {
+      if (!c.moderator && c.state === "establishing") pending++;
+    }
+    if (pending >= MAX_PENDING_JOINS) {
+      throw new SessionError(`${pending} incoming sessions are already waiting for a welcome`);
+    }
+    if (this.#incoming.size >= MAX_UNCLAIMED_SESSIONS) {
+      throw new SessionError(
+        `${this.#incoming.size} incoming sessions are waiting for listen(); refusing more`,
+      );
+    }
     const content = publish.msg?.contentType;
     const join = content?.case === "commandPayload" &&
         content.value.commandPayloadType.case === "joinRequest"

@@ -1,6 +1,6 @@
 /**
- * An unbounded single-consumer queue with async iteration, close and abort support: how
- * sessions hand messages and events to the application.
+ * A single-consumer queue with async iteration, close and abort support: how sessions hand
+ * messages and events to the application. Optionally bounded: then the oldest items make room.
  * @module
  */
 import { ClosedError, TimeoutError } from "../errors.ts";
@@ -11,13 +11,25 @@ export class AsyncQueue<T> {
   #waiters: { resolve: (v: IteratorResult<T>) => void; reject: (e: Error) => void }[] = [];
   #done = false;
   #error: Error | undefined;
+  readonly #limit: number;
+  /** Items dropped to stay within the limit. */
+  dropped = 0;
+
+  /** @param limit items kept while nobody consumes; beyond it the oldest are dropped */
+  constructor(limit = Infinity) {
+    this.#limit = limit;
+  }
 
   /** Adds an item (ignored after close). */
   push(item: T): void {
     if (this.#done) return;
     const w = this.#waiters.shift();
-    if (w) w.resolve({ value: item, done: false });
-    else this.#items.push(item);
+    if (w) return w.resolve({ value: item, done: false });
+    if (this.#items.length >= this.#limit) {
+      this.#items.shift();
+      this.dropped++;
+    }
+    this.#items.push(item);
   }
 
   /** Ends the queue; consumers get the remaining items, then the end (or `error`). */

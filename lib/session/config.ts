@@ -17,6 +17,14 @@ export const MIN_INTERVAL_MS = 10;
 export const MAX_INTERVAL_MS = 0x7fffffff;
 /** Most retransmissions of one message. */
 export const MAX_RETRIES_LIMIT = 1000;
+/** Longest a participant waits for the welcome after a join request, ms. */
+export const MAX_WELCOME_WAIT_MS = 10 * 60_000;
+/** Incoming sessions an app holds before they are welcomed; more join requests are refused. */
+export const MAX_PENDING_JOINS = 256;
+/** Established incoming sessions not yet taken by `listen()`; more join requests are refused. */
+export const MAX_UNCLAIMED_SESSIONS = 1024;
+/** Session events kept while the application does not read them (the oldest go first). */
+export const SESSION_EVENTS_KEPT = 1000;
 /** Heartbeat period, ms. */
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 /** Heartbeat periods without any message before a member is marked offline. */

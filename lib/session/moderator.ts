@@ -166,8 +166,10 @@ export class ModeratorSession extends SessionCore {
     this.send(batch);
     const [wr, ur] = await Promise.all([welcomed, update]);
     if (!wr.ok) {
-      // The newcomer never confirmed: take it out again (SLIM leaves it in, wedged).
-      this.dropMember(peer);
+      // The newcomer never confirmed (SLIM leaves it in, wedged). Only its ack may have been
+      // lost: it may well hold the group's keys. So it is removed like any member — an MLS
+      // remove commit announced to the others, and a leave request to it — not just forgotten.
+      await this.#dropUnconfirmed(peer);
       throw new SessionError(`${peer} did not acknowledge the welcome`);
     }
     if (ur && !ur.ok) { for (const n of ur.missing) this.memberOffline(n); }
@@ -209,6 +211,26 @@ export class ModeratorSession extends SessionCore {
       );
     }
     return undefined;
+  }
+
+  /** Takes back an invitee whose welcome was never acknowledged (see {@link #invite}). */
+  async #dropUnconfirmed(peer: Name): Promise<void> {
+    const before = participantList(this.host.name, this.roster.values());
+    this.dropMember(peer);
+    this.events.push({ type: "participant-removed", name: peer });
+    this.log.warn("invitee did not acknowledge the welcome; removed", { name: String(peer) });
+    if (this.settings.kind === "group") {
+      await this.#commitRemoval(peer, before, this.roster.size > 0);
+    }
+    const leave = {
+      type: SessionMessageType.LEAVE_REQUEST,
+      destination: peer,
+      messageId: randomId(),
+      command: { case: "leaveRequest" as const, value: {} },
+    };
+    // Not awaited: the invitee has been silent for the whole retry budget already.
+    this.control.track(leave, [peer]).catch(() => {});
+    this.send([leave]);
   }
 
   async #remove(name: Name): Promise<void> {

@@ -9,8 +9,10 @@
  * `LEAVING_SESSION`).
  * @module
  */
+import type { TimerHandle } from "../clock.ts";
 import type { Name } from "../names/name.ts";
 import { GroupUpdateOp, type Publish, SessionMessageType } from "../wire/codec.ts";
+import { MAX_WELCOME_WAIT_MS } from "./config.ts";
 import { memberFromProto, participantProto } from "./participants.ts";
 import { randomId, SessionCore, type SessionCoreInit } from "./session_core.ts";
 
@@ -37,6 +39,8 @@ export class ParticipantSession extends SessionCore {
   readonly #channels: { data: Name; control: Name } | undefined;
   #welcomed = false;
   #subscribed = false;
+  /** Ends a session whose welcome never comes (a moderator gone, or a join request alone). */
+  #welcomeTimer: TimerHandle | undefined;
   /** Last MLS commit applied, and commits received ahead of it. */
   #lastCommit = 0;
   readonly #commits = new Map<number, Uint8Array>();
@@ -46,6 +50,38 @@ export class ParticipantSession extends SessionCore {
     this.moderatorName = init.moderator;
     this.#channels = init.channels;
     this.heartbeat.enabled = true;
+    this.#awaitWelcome();
+  }
+
+  /**
+   * (Re)starts the wait for the welcome: the moderator sends it after our join reply and
+   * retransmits it for `maxRetries` intervals, and a lost reply brings the join request again
+   * (which restarts the wait), so a little more than that budget is enough.
+   */
+  #awaitWelcome(): void {
+    const clock = this.host.clock;
+    clock.clearTimeout(this.#welcomeTimer);
+    const s = this.settings;
+    const ms = Math.min(MAX_WELCOME_WAIT_MS, (s.maxRetries + 2) * s.intervalMs);
+    this.#welcomeTimer = clock.setTimeout(() => {
+      if (this.#welcomed || this.state === "closed") return;
+      this.log.warn("no welcome after the join request; session dropped", {
+        moderator: String(this.moderatorName),
+        waited_ms: ms,
+      });
+      this.finish("no welcome from the moderator");
+    }, ms);
+  }
+
+  /** The moderator is still asking (it lost our join reply): keep waiting for its welcome. */
+  protected override onRetransmission(type: SessionMessageType): void {
+    if (type === SessionMessageType.JOIN_REQUEST && !this.#welcomed) this.#awaitWelcome();
+  }
+
+  /** Stops the welcome wait with the session. */
+  protected override finish(reason: string, error?: Error): void {
+    this.host.clock.clearTimeout(this.#welcomeTimer);
+    super.finish(reason, error);
   }
 
   protected isModerator(name: Name): boolean {
@@ -73,6 +109,7 @@ export class ParticipantSession extends SessionCore {
     switch (type) {
       case SessionMessageType.JOIN_REQUEST:
         if (this.#welcomed) return;
+        this.#awaitWelcome();
         return await this.#joinRequest(publish, source);
       case SessionMessageType.GROUP_WELCOME:
         if (cmd?.case !== "groupWelcome" || this.#welcomed) return;
@@ -162,6 +199,7 @@ export class ParticipantSession extends SessionCore {
       }
     }
     this.#welcomed = true;
+    this.host.clock.clearTimeout(this.#welcomeTimer);
     await this.reply(publish, source, [this.#ack(publish, source)]);
     this.becomeReady();
   }

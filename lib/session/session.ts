@@ -149,7 +149,10 @@ export class Session {
     return this.#core.messages.next(options);
   }
 
-  /** Non-fatal events (members joining, leaving, going offline; lost messages; close). */
+  /**
+   * Non-fatal events (members joining, leaving, going offline; lost messages; close). The last
+   * 1000 unread events are kept; older ones are dropped.
+   */
   events(options: { signal?: AbortSignal } = {}): AsyncGenerator<SessionEvent> {
     return this.#core.events.iterate(options.signal);
   }

@@ -20,7 +20,7 @@ import type { Logger } from "../log.ts";
 import { idFromIdentity, type Name } from "../names/name.ts";
 import { nameFromProto, type Publish, SessionMessageType, SessionType } from "../wire/codec.ts";
 import { AsyncQueue } from "./async_queue.ts";
-import { SEEN_CONTROL_IDS, type SessionSettings } from "./config.ts";
+import { SEEN_CONTROL_IDS, SESSION_EVENTS_KEPT, type SessionSettings } from "./config.ts";
 import { ControlSender } from "./control_sender.ts";
 import { DataReceiver, type Delivery } from "./data_receiver.ts";
 import { DataSender, PUBLISH_TO } from "./data_sender.ts";
@@ -102,7 +102,8 @@ export abstract class SessionCore {
   readonly mls: SessionMls | undefined;
   readonly roster: Map<string, Member> = new Map();
   readonly messages: AsyncQueue<ReceivedMessage> = new AsyncQueue();
-  readonly events: AsyncQueue<SessionEvent> = new AsyncQueue();
+  /** Bounded: applications that never read events must not accumulate them. */
+  readonly events: AsyncQueue<SessionEvent> = new AsyncQueue(SESSION_EVENTS_KEPT);
   readonly control: ControlSender;
   readonly sender: DataSender;
   readonly receiver: DataReceiver;
@@ -245,6 +246,7 @@ export abstract class SessionCore {
         // A retransmission: our answer got lost. Answer again, do not process again.
         const reply = seen.get(session.messageId);
         if (reply) this.send(reply);
+        this.onRetransmission(type);
         return;
       }
       seen.set(session.messageId, undefined);
@@ -262,6 +264,9 @@ export abstract class SessionCore {
         return this.sender.onRtxRequest(session.messageId, source);
     }
   }
+
+  /** A control message seen before arrived again (and was answered again); roles may react. */
+  protected onRetransmission(_type: SessionMessageType): void {}
 
   #seenFrom(source: Name): Map<number, OutMessage[] | undefined> {
     let m = this.#seen.get(source.key);

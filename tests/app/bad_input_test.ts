@@ -7,6 +7,7 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import { App } from "../../lib/app/app.ts";
 import { FakeClock } from "../../lib/clock.ts";
+import { MAX_PENDING_JOINS } from "../../lib/session/config.ts";
 import { SessionError, TimeoutError, TransportError } from "../../lib/errors.ts";
 import { signPublish } from "../../lib/identity/header_signature.ts";
 import { SharedSecretIdentity } from "../../lib/identity/shared_secret.ts";
@@ -571,6 +572,70 @@ Deno.test("bad input - a join request's timer settings are brought within bounds
     await clock.advance(1000);
     await new Promise((r) => setTimeout(r, 100));
     assertEquals(sent(), 1001);
+  } finally {
+    await carol.close();
+    await w.close();
+  }
+});
+
+Deno.test("bad input - join requests never followed by a welcome expire, and are bounded", async () => {
+  const w = await world();
+  const clock = new FakeClock(0, now());
+  const log = logCapture();
+  const carol = await App.connect({
+    name: "org/ns/carol",
+    endpoint: w.url,
+    identity: { sharedSecret: SECRET },
+    logger: createLogger("carol", { level: "debug", sink: log.sink, timestamps: false }),
+    clock,
+  });
+  const joinReplies = (sid: number) =>
+    publishes(w.raw).filter((p) =>
+      p.session!.sessionId === sid &&
+      p.session!.sessionMessageType === SessionMessageType.JOIN_REPLY
+    ).length;
+  const join = (sid: number, id: number) =>
+    stamp(
+      command(SessionMessageType.JOIN_REQUEST, carol.name, sid, id, {
+        case: "joinRequest",
+        value: { timerSettings: { timeout: 100, maxRetries: 2 } },
+      }),
+      w.good,
+    );
+  try {
+    // Alone, a join request holds a session for (maxRetries + 2) intervals, then lets go.
+    w.raw.send(wrap(await join(8000, 1)));
+    await w.raw.waitFor(() => joinReplies(8000) === 1);
+    assertEquals(carol.sessions(), [8000]);
+    await clock.advance(399);
+    assertEquals(carol.sessions(), [8000]);
+    await clock.advance(1);
+    assertEquals(carol.sessions(), []);
+    assert(log.has("no welcome after the join request", `moderator=${mallory}`));
+    // A repeated join request (the moderator lost our reply) restarts the wait.
+    w.raw.send(wrap(await join(8001, 2)));
+    await w.raw.waitFor(() => joinReplies(8001) === 1);
+    await clock.advance(300);
+    w.raw.send(wrap(await join(8001, 2)));
+    await w.raw.waitFor(() => joinReplies(8001) === 2);
+    await clock.advance(300);
+    assertEquals(carol.sessions(), [8001]);
+    await clock.advance(100);
+    assertEquals(carol.sessions(), []);
+
+    // At most MAX_PENDING_JOINS wait at once; the next is refused and logged.
+    for (let i = 0; i < MAX_PENDING_JOINS; i++) w.raw.send(wrap(await join(9000 + i, 100 + i)));
+    await w.raw.waitFor(() => carol.sessions().length === MAX_PENDING_JOINS, 10_000);
+    w.raw.send(wrap(await join(9999, 99)));
+    await w.raw.waitFor(() => log.has("rejected session request", "already waiting for a welcome"));
+    assertEquals(joinReplies(9999), 0);
+    assertEquals(carol.sessions().length, MAX_PENDING_JOINS);
+    // They all expire in time, and then carol accepts again.
+    await clock.advance(400);
+    assertEquals(carol.sessions(), []);
+    w.raw.send(wrap(await join(9999, 98)));
+    await w.raw.waitFor(() => joinReplies(9999) === 1);
+    await stillServing(w, "joins");
   } finally {
     await carol.close();
     await w.close();
