@@ -19,8 +19,9 @@ import { createInterface } from "node:readline";
 import { App, type AppOptions } from "../app/app.ts";
 import { connectionFromClientConfig } from "../app/from_config.ts";
 import { parseClientConfig } from "../config/mod.ts";
-import { ConfigError, SlimError, UsageError } from "../errors.ts";
-import type { IdentityOptions } from "../identity/identity.ts";
+import { ConfigError, errorMessage, SlimError, UsageError } from "../errors.ts";
+import { createIdentity, type IdentityOptions } from "../identity/identity.ts";
+import { isJwtAlgorithm, JWT_ALGORITHMS } from "../identity/jwt_keys.ts";
 import { parseSpireBundle, type SpireTrustBundle } from "../identity/spire_bundle.ts";
 import { MIN_SECRET_BYTES } from "../identity/shared_secret.ts";
 import { createLogger, type LogLevel, parseLogLevel } from "../log.ts";
@@ -43,6 +44,8 @@ Connection (one of):
 
 Identity (one of):
   --shared-secret SECRET   shared secret (real SLIM apps require at least 32 bytes)
+  --shared-secret-file F   the same, read from a file (keeps it out of the process list);
+                           or set SLIM_SHARED_SECRET in the environment
   --jwt FILE               PEM key minting this app's JWTs (RS256 unless --jwt-algorithm)
     --spire-trust-bundle FILE  JSON map of trust domain -> base64 JWKS, to verify peers' JWTs
     --jwks FILE                a plain JWKS file instead of the bundle
@@ -100,6 +103,7 @@ export async function runClient(args: readonly string[], out: Console): Promise<
     "slim-config": { kind: "string" },
     endpoint: { kind: "string" },
     "shared-secret": { kind: "string" },
+    "shared-secret-file": { kind: "string" },
     jwt: { kind: "string" },
     "jwt-algorithm": { kind: "string" },
     "spire-trust-bundle": { kind: "string" },
@@ -137,8 +141,12 @@ export async function runClient(args: readonly string[], out: Console): Promise<
   if (a.message !== undefined && !(a.p2p && a.remote)) {
     throw new UsageError("--message needs --p2p and --remote");
   }
+  if (a.p2p && a.remote && a.message === undefined) {
+    throw new UsageError("--p2p --remote needs --message TEXT to send");
+  }
   const connection = await connection_(flags);
   const identity = await identity_(flags, out);
+  await checkIdentity(a.local, identity, flags);
   const logger = createLogger("slim", { level: a.logLevel, sink: out.log });
   let app: App;
   try {
@@ -160,7 +168,7 @@ async function connection_(
     try {
       json = JSON.parse(String(flags.slim));
     } catch (e) {
-      throw new UsageError(`--slim is not valid JSON: ${(e as Error).message}`);
+      throw new UsageError(`--slim is not valid JSON${jsonErrorWhere(e)}`);
     }
   } else if (flags["slim-config"] !== undefined) {
     source = String(flags["slim-config"]);
@@ -173,7 +181,7 @@ async function connection_(
     try {
       json = JSON.parse(text);
     } catch (e) {
-      throw new ConfigError(`${source} is not valid JSON: ${(e as Error).message}`);
+      throw new ConfigError(`${source} is not valid JSON${jsonErrorWhere(e)}`);
     }
   } else {
     json = {
@@ -186,34 +194,53 @@ async function connection_(
   return await connectionFromClientConfig(config, source);
 }
 
+/** Flags that only mean something for a JWT identity. */
+const JWT_ONLY = ["spire-trust-bundle", "jwks", "audience", "jwt-algorithm"];
+
 async function identity_(flags: Record<string, unknown>, out: Console): Promise<IdentityOptions> {
-  if (flags["shared-secret"] !== undefined && flags.jwt !== undefined) {
-    throw new UsageError("use either --shared-secret or --jwt");
+  const secrets = ["shared-secret", "shared-secret-file"].filter((f) => flags[f] !== undefined);
+  if (secrets.length > 1) {
+    throw new UsageError("use either --shared-secret or --shared-secret-file");
+  }
+  if (secrets.length > 0 && flags.jwt !== undefined) {
+    throw new UsageError(`use either --${secrets[0]} or --jwt`);
   }
   if (flags.jwt !== undefined) {
     const keyFile = String(flags.jwt);
     const audience = (flags.audience as string[] | undefined)?.flatMap((a) => a.split(","))
       .map((s) => s.trim()).filter(Boolean);
+    const algorithm = String(flags["jwt-algorithm"] ?? "RS256");
+    if (!isJwtAlgorithm(algorithm)) {
+      throw new UsageError(
+        `--jwt-algorithm ${JSON.stringify(algorithm)} is not one of ${JWT_ALGORITHMS.join(", ")}`,
+      );
+    }
     let jwks;
     let spireBundle: SpireTrustBundle | undefined;
+    if (flags["spire-trust-bundle"] !== undefined && flags.jwks !== undefined) {
+      throw new UsageError("use either --spire-trust-bundle or --jwks");
+    }
     if (flags["spire-trust-bundle"] !== undefined) {
-      spireBundle = parseSpireBundle(
-        await read(String(flags["spire-trust-bundle"]), "--spire-trust-bundle"),
-      );
+      const file = String(flags["spire-trust-bundle"]);
+      try {
+        spireBundle = parseSpireBundle(await read(file, "--spire-trust-bundle"));
+      } catch (e) {
+        if (e instanceof ConfigError) throw e;
+        throw new ConfigError(`--spire-trust-bundle ${file}: ${errorMessage(e)}`, { cause: e });
+      }
     } else if (flags.jwks !== undefined) {
       try {
         jwks = JSON.parse(await read(String(flags.jwks), "--jwks"));
       } catch (e) {
         if (e instanceof SlimError) throw e;
-        throw new ConfigError(`--jwks ${flags.jwks} is not valid JSON`);
+        throw new ConfigError(`--jwks ${flags.jwks} is not valid JSON${jsonErrorWhere(e)}`);
       }
     } else {
       throw new UsageError("--jwt needs --spire-trust-bundle FILE or --jwks FILE to verify peers");
     }
-    const algorithm = String(flags["jwt-algorithm"] ?? "RS256");
     return {
       jwt: {
-        key: { algorithm: algorithm as "RS256", format: "pem", key: { file: keyFile } },
+        key: { algorithm, format: "pem", key: { file: keyFile } },
         issuer: "default-issuer",
         audience: audience && audience.length > 0 ? audience : ["default-audience"],
         verifier: {
@@ -224,11 +251,23 @@ async function identity_(flags: Record<string, unknown>, out: Console): Promise<
       },
     };
   }
-  const secret = flags["shared-secret"];
+  const ignored = JWT_ONLY.filter((f) => flags[f] !== undefined);
+  if (ignored.length > 0) throw new UsageError(`--${ignored[0]} applies to --jwt identities only`);
+  let secret: string | undefined;
+  if (flags["shared-secret"] !== undefined) secret = String(flags["shared-secret"]);
+  else if (flags["shared-secret-file"] !== undefined) {
+    const file = String(flags["shared-secret-file"]);
+    // One trailing newline is an artifact of how files are written, not part of the secret.
+    secret = (await read(file, "--shared-secret-file")).replace(/\r?\n$/, "");
+    if (secret === "") throw new ConfigError(`--shared-secret-file ${file} is empty`);
+  } else if (process.env.SLIM_SHARED_SECRET) secret = process.env.SLIM_SHARED_SECRET;
   if (secret === undefined) {
-    throw new UsageError("missing identity: --shared-secret SECRET or --jwt FILE");
+    throw new UsageError(
+      "missing identity: --shared-secret SECRET, --shared-secret-file FILE, " +
+        "SLIM_SHARED_SECRET or --jwt FILE",
+    );
   }
-  const bytes = new TextEncoder().encode(String(secret)).length;
+  const bytes = new TextEncoder().encode(secret).length;
   if (bytes < MIN_SECRET_BYTES) {
     out.log(
       `slim: WARNING: the shared secret is ${bytes} bytes. This is NOT secure, and real SLIM apps ` +
@@ -236,7 +275,36 @@ async function identity_(flags: Record<string, unknown>, out: Console): Promise<
         "local tutorials with other slim-ts apps only.",
     );
   }
-  return { sharedSecret: String(secret), allowShortSecret: bytes < MIN_SECRET_BYTES };
+  return { sharedSecret: secret, allowShortSecret: bytes < MIN_SECRET_BYTES };
+}
+
+/**
+ * Builds the identity once before connecting, so that a key that cannot be read or does not fit
+ * its algorithm is a configuration error naming the flag (exit 2), not a connection failure.
+ */
+async function checkIdentity(
+  local: Name,
+  identity: IdentityOptions,
+  flags: Record<string, unknown>,
+): Promise<void> {
+  try {
+    await createIdentity(local.withoutId(), identity);
+  } catch (e) {
+    const what = flags.jwt !== undefined
+      ? `--jwt ${flags.jwt} (--jwt-algorithm ${flags["jwt-algorithm"] ?? "RS256"})`
+      : "shared secret";
+    throw new ConfigError(`${what}: ${errorMessage(e)}`, { cause: e });
+  }
+}
+
+/**
+ * Where JSON parsing failed, without the parser's excerpt of the input: it may quote a
+ * password or a token.
+ */
+function jsonErrorWhere(e: unknown): string {
+  const m = /position (\d+)|line (\d+) column (\d+)/.exec(errorMessage(e));
+  if (!m) return "";
+  return m[1] !== undefined ? ` (at character ${m[1]})` : ` (line ${m[2]}, column ${m[3]})`;
 }
 
 async function read(file: string, flag: string): Promise<string> {
@@ -252,7 +320,7 @@ async function read(file: string, flag: string): Promise<string> {
 async function run(app: App, a: ClientArgs, out: Console): Promise<number> {
   const local = a.local.base;
   const print = (m: ReceivedMessage) =>
-    out.print(`${local} -> Received message from ${m.source.base}: ${m.text()}`);
+    out.print(`${local} -> Received message from ${m.source.base}: ${printable(m.text())}`);
   let stopping = false;
   const stop = new AbortController();
   const onSignal = () => {
@@ -416,4 +484,21 @@ async function* readLines(signal: AbortSignal): AsyncGenerator<string> {
     signal.removeEventListener("abort", onAbort);
     rl.close();
   }
+}
+
+/**
+ * Peer text made safe for a terminal: control characters (escape sequences that retitle the
+ * window or rewrite earlier lines, carriage returns and newlines that fake a line) are shown as
+ * escapes; tabs stay.
+ */
+export function printable(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    const code = c.charCodeAt(0);
+    if (c === "\n") return "\\n";
+    if (c === "\r") return "\\r";
+    return code <= 0xff
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
 }

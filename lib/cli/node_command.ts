@@ -44,6 +44,20 @@ export async function runNode(args: readonly string[], out: Console): Promise<nu
     if (!parsed) throw new UsageError(`invalid --log-level ${flags["log-level"]}`);
     level = parsed;
   }
+  // Checked before anything binds: a bad --admin must not leave the data plane half started.
+  let adminAddress: { host: string; port: number } | undefined;
+  if (flags.admin !== undefined) {
+    let parsed;
+    try {
+      parsed = parseListenAddress(String(flags.admin));
+    } catch {
+      // Reported below.
+    }
+    if (!parsed || parsed.path !== undefined) {
+      throw new UsageError(`--admin expects HOST:PORT, got ${JSON.stringify(flags.admin)}`);
+    }
+    adminAddress = parsed;
+  }
   const log = createLogger("slim", { level, sink: out.log });
   log.info("starting slim-ts node", { config: file ?? "<embedded default>" });
   for (const w of loaded.warnings) log.warn(`config: ${w}`);
@@ -64,9 +78,13 @@ export async function runNode(args: readonly string[], out: Console): Promise<nu
     throw e;
   }
   let admin: AdminServer | undefined;
-  if (flags.admin !== undefined) {
-    const { host, port } = parseListenAddress(String(flags.admin));
-    admin = await serveAdmin(adminApp(nodes), host, port, log.child("admin"));
+  if (adminAddress) {
+    admin = await serveAdmin(
+      adminApp(nodes),
+      adminAddress.host,
+      adminAddress.port,
+      log.child("admin"),
+    );
   }
   await new Promise<void>((resolve) => {
     let stopping = false;

@@ -162,6 +162,28 @@ Deno.test("cli - errors give one line and the right exit status", async () => {
       "--slim is not valid JSON",
     ],
     [["client", "--local", "a/b/c", "--frobnicate"], 2, "unknown flag --frobnicate"],
+    [
+      ["client", "--local", "a/b/c", "--shared-secret", SECRET, "--jwks", "/x.json"],
+      2,
+      "--jwks applies to --jwt identities only",
+    ],
+    [
+      ["client", "--local", "a/b/c", "--shared-secret", SECRET, "--p2p", "--remote", "a/b/d"],
+      2,
+      "--p2p --remote needs --message",
+    ],
+    [
+      ["client", "--local", "a/b/c", "--jwt", "/k.pem", "--jwt-algorithm", "FOO", "--jwks", "/j"],
+      2,
+      '--jwt-algorithm "FOO" is not one of',
+    ],
+    [
+      ["client", "--local", "a/b/c", "--jwt", "/nonexistent/k.pem", "--jwks", "/dev/null"],
+      2,
+      "--jwks /dev/null is not valid JSON",
+    ],
+    [["client", "--local", "a/b/c"], 2, "missing identity"],
+    [["--admin", "nonsense"], 2, "--admin expects HOST:PORT"],
     [["--config", "/nonexistent/slim.yaml"], 2, "file not found"],
     [["--nope"], 2, "unknown flag --nope"],
   ];
@@ -172,6 +194,47 @@ Deno.test("cli - errors give one line and the right exit status", async () => {
     assertEquals(lines.length, 1, r.stderr);
     assert(lines[0].includes(text), `${args.join(" ")}: ${r.stderr}`);
   }
+  // A JSON error never echoes the input: it may hold a password.
+  const leak = await runSlim([
+    "client",
+    "--local",
+    "a/b/c",
+    "--slim",
+    '{"endpoint":"http://127.0.0.1:1","auth":{"basic":{"password":hunter2-TOPSECRET}}}',
+    "--shared-secret",
+    SECRET,
+  ]);
+  assertEquals(leak.code, 2, leak.stderr);
+  assert(leak.stderr.includes("--slim is not valid JSON"), leak.stderr);
+  assert(!leak.stderr.includes("hunter2"), leak.stderr);
+  // A key that does not fit its algorithm is a configuration error naming --jwt, before any
+  // connection is tried.
+  const dir = await Deno.makeTempDir();
+  const ec = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+    "sign",
+  ]);
+  const der = new Uint8Array(await crypto.subtle.exportKey("pkcs8", ec.privateKey));
+  await Deno.writeTextFile(
+    `${dir}/ec.pem`,
+    `-----BEGIN PRIVATE KEY-----\n${
+      btoa(String.fromCharCode(...der))
+    }\n-----END PRIVATE KEY-----\n`,
+  );
+  await Deno.writeTextFile(`${dir}/jwks.json`, JSON.stringify({ keys: [] }));
+  const misfit = await runSlim([
+    "client",
+    "--local",
+    "a/b/c",
+    "--endpoint",
+    "http://127.0.0.1:1",
+    "--jwt",
+    `${dir}/ec.pem`,
+    "--jwks",
+    `${dir}/jwks.json`,
+  ]);
+  assertEquals(misfit.code, 2, misfit.stderr);
+  assert(misfit.stderr.includes(`--jwt ${dir}/ec.pem (--jwt-algorithm RS256)`), misfit.stderr);
+  assertEquals(misfit.stderr.trim().split("\n").length, 1, misfit.stderr);
   const port = freePort();
   const r = await runSlim([
     "client",
@@ -278,4 +341,44 @@ Deno.test("cli - Ctrl-C leaves the group and exits 0; the others go on", async (
   await mod.endInput();
   assertEquals((await mod.status).code, 0);
   assertEquals((await c2.status).code, 0);
+});
+
+Deno.test("cli - the secret from a file or the environment; peer text printed inertly", async () => {
+  const { node, slim } = await startNode();
+  await using _node = node;
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/secret`, SECRET + "\n");
+  await using receiver = new SlimProcess([
+    "client",
+    "--local",
+    "org/ns/fb",
+    "--slim",
+    slim,
+    "--p2p",
+    "--shared-secret-file",
+    `${dir}/secret`,
+  ]);
+  await receiver.waitFor((l) => l.includes("waiting for sessions"), { stream: "stderr" });
+  // Escape sequences (retitle the terminal, erase the line) and a forged second line.
+  const hostile = "hi\x1b]0;pwned\x07\x1b[2K\rorg/ns/fb -> Received message from org/ns/admin: ok";
+  const r = await runSlim([
+    "client",
+    "--local",
+    "org/ns/fa",
+    "--slim",
+    slim,
+    "--remote",
+    "org/ns/fb",
+    "--p2p",
+    "--message",
+    hostile,
+    "--iterations",
+    "1",
+  ], { SLIM_SHARED_SECRET: SECRET });
+  assertEquals(r.code, 0, r.stderr);
+  const shown =
+    "hi\\x1b]0;pwned\\x07\\x1b[2K\\rorg/ns/fb -> Received message from org/ns/admin: ok";
+  await receiver.waitFor(received("org/ns/fb", "org/ns/fa", shown));
+  assert(r.stdout.includes(`Received message from org/ns/fb: ${shown} from org/ns/fb/`), r.stdout);
+  assert(!r.stdout.includes("\x1b"), JSON.stringify(r.stdout));
 });

@@ -121,9 +121,11 @@ export class SlimProcess {
 /** Runs `slim` to completion. */
 export async function runSlim(
   args: string[],
+  env?: Record<string, string>,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const [cmd, pre] = slimCommand();
-  const out = await new Deno.Command(cmd, { args: [...pre, ...args], stdin: "null" }).output();
+  const out = await new Deno.Command(cmd, { args: [...pre, ...args], stdin: "null", env })
+    .output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
