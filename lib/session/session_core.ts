@@ -299,13 +299,24 @@ export abstract class SessionCore {
       return;
     }
     if (!app) return;
+    if (!this.mls && !this.roster.has(source.key)) {
+      // Without MLS nothing else vouches for the sender, and every sender costs receive state:
+      // only members' data is taken. (A member the roster does not list yet is not acked, so
+      // its retransmission lands once the update naming it has arrived.)
+      this.log.debug("dropped data from a non-member", {
+        from: String(source),
+        message_id: session.messageId,
+      });
+      return;
+    }
     let payload = app.blob;
     if (this.mls) {
       if (!this.mls.joined) return; // not in the group yet: no ack, the sender retransmits
       try {
         const { plaintext, aad, senderAppId } = await this.mls.decrypt(app.blob);
-        if (senderAppId !== undefined && senderAppId !== source.id) {
-          // Encrypted by another member than the header claims: MLS says who really sent it.
+        if (senderAppId !== source.id) {
+          // Encrypted by another member than the header claims (MLS says who really sent it),
+          // or by a leaf whose credential we cannot tie to an app: either way, not trusted.
           this.log.warn("dropped message: its MLS sender is not its source", {
             from: String(source),
             message_id: session.messageId,

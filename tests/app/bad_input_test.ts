@@ -641,3 +641,42 @@ Deno.test("bad input - join requests never followed by a welcome expire, and are
     await w.close();
   }
 });
+
+Deno.test("bad input - data from a non-member of a session without MLS is not taken", async () => {
+  const w = await world();
+  try {
+    const sid = w.ba.id;
+    const data = create(PublishSchema, {
+      header: {
+        source: nameToProto(mallory),
+        destination: nameToProto(w.bob.name),
+        fanout: 1,
+        ttl: DEFAULT_TTL,
+        identity: await w.good.token(),
+      },
+      session: {
+        sessionType: SessionType.POINT_TO_POINT,
+        sessionMessageType: SessionMessageType.MSG,
+        sessionId: sid,
+        messageId: 1,
+      },
+      msg: {
+        contentType: {
+          case: "appPayload",
+          value: { payloadType: "msg", blob: new TextEncoder().encode("injected") },
+        },
+      },
+    });
+    w.raw.send(wrap(data));
+    await w.raw.waitFor(() => w.log.has("dropped data from a non-member", `from=${mallory}`));
+    const acks = publishes(w.raw).filter((p) =>
+      p.session!.sessionMessageType === SessionMessageType.MSG_ACK
+    );
+    assertEquals(acks.length, 0);
+    // The session's own traffic is untouched, and the injected text never shows up.
+    await stillServing(w, "after injection");
+    await assertRejects(() => w.ba.nextMessage({ timeoutMs: 200 }), TimeoutError);
+  } finally {
+    await w.close();
+  }
+});
