@@ -6,19 +6,22 @@
  * - `connecting`: first dial and negotiation; a failure here is reported to the caller.
  * - `established`: messages flow; sends go straight to the link.
  * - `reconnecting`: the stream ended unexpectedly; redialling with backoff, reusing the link id.
- *   Sends are queued (bounded) and flushed once the subscriptions have been replayed (with
+ *   Sends are queued, bounded in messages and in bytes (the oldest are dropped first: sessions
+ *   retransmit what matters), and flushed once the subscriptions have been replayed (with
  *   `subscription_id 0`, as SLIM does, so the node sends no acks).
  * - `closed`: closed by the owner, or reconnection attempts exhausted. Terminal.
  * @module
  */
 import { ClosedError, SlimError, TimeoutError } from "../errors.ts";
 import type { BackoffConfig } from "../config/schema.ts";
+import { checkClientTlsOptions } from "../config/tls_material.ts";
 import { type Clock, systemClock, type TimerHandle } from "../clock.ts";
 import { dialLink } from "../link/dial.ts";
 import type { Link } from "../link/link.ts";
 import { createLogger, type Logger } from "../log.ts";
 import type { Name } from "../names/name.ts";
 import type { ClientTls, DialedChannel } from "../transport/grpc_client.ts";
+import { redactEndpoint } from "../transport/redact.ts";
 import {
   decodeMessage,
   DEFAULT_TTL,
@@ -35,8 +38,10 @@ export type ClientLinkState = "connecting" | "established" | "reconnecting" | "c
 /** How long a subscription may go unacknowledged (the real app waits 10 s, re-sending at 5 s). */
 export const SUBSCRIBE_ACK_TIMEOUT_MS = 10_000;
 const SUBSCRIBE_RESEND_MS = 5_000;
-/** Messages kept while reconnecting; beyond that, the oldest are dropped (sessions retransmit). */
-const MAX_QUEUED = 10_000;
+/** Default of {@link ClientLinkOptions.reconnectQueueMessages}. */
+export const DEFAULT_RECONNECT_QUEUE_MESSAGES = 10_000;
+/** Default of {@link ClientLinkOptions.reconnectQueueBytes}: 16 MiB. */
+export const DEFAULT_RECONNECT_QUEUE_BYTES = 16 * 1024 * 1024;
 
 /** Options of {@link ClientLink.connect}. */
 export interface ClientLinkOptions {
@@ -58,6 +63,18 @@ export interface ClientLinkOptions {
   nodeId?: string;
   /** Largest message accepted. @default 4 MiB */
   maxMessageSize?: number;
+  /**
+   * Messages kept while reconnecting; beyond, the oldest are dropped (slim-ts specific; no SLIM
+   * YAML key).
+   * @default 10000
+   */
+  reconnectQueueMessages?: number;
+  /**
+   * Bytes of messages kept while reconnecting; beyond, the oldest are dropped, and a message
+   * larger than this is dropped itself (slim-ts specific; no SLIM YAML key).
+   * @default 16 MiB
+   */
+  reconnectQueueBytes?: number;
   logger?: Logger;
   clock?: Clock;
 }
@@ -85,6 +102,7 @@ interface PendingAck {
 
 /** The app side of one link to a node. */
 export class ClientLink {
+  /** The endpoint, without credentials (for messages and logs). */
   readonly endpoint: string;
   readonly linkId: string;
   #state: ClientLinkState = "connecting";
@@ -99,27 +117,39 @@ export class ClientLink {
   readonly #subscriptions = new Map<string, Subscription>();
   readonly #pendingAcks = new Map<bigint, PendingAck>();
   #nextSubId: bigint;
+  /** Sends held while reconnecting: `#queue[#queueHead..]`, oldest first. */
   #queue: Uint8Array[] = [];
+  #queueHead = 0;
+  #queuedBytes = 0;
+  /** Held sends dropped during this reconnection (for its log lines). */
+  #queueDropped = 0;
+  readonly #maxQueued: number;
+  readonly #maxQueuedBytes: number;
   #reconnectTimer: TimerHandle | undefined;
   #closed: Promise<void> | undefined;
 
   private constructor(options: ClientLinkOptions, onMessage: MessageHandler) {
     this.#options = options;
-    this.endpoint = options.endpoint;
+    this.endpoint = redactEndpoint(options.endpoint);
     this.linkId = options.linkId ?? crypto.randomUUID();
     this.#log = options.logger ?? createLogger("slim::app");
     this.#clock = options.clock ?? systemClock;
     this.#nodeId = options.nodeId ?? `node-${crypto.randomUUID()}`;
     this.#onMessage = onMessage;
+    this.#maxQueued = options.reconnectQueueMessages ?? DEFAULT_RECONNECT_QUEUE_MESSAGES;
+    this.#maxQueuedBytes = options.reconnectQueueBytes ?? DEFAULT_RECONNECT_QUEUE_BYTES;
     const seed = crypto.getRandomValues(new Uint32Array(2));
     this.#nextSubId = ((BigInt(seed[0]) << 32n) | BigInt(seed[1])) & ((1n << 62n) - 1n) | 1n;
   }
 
   /**
-   * Dials and negotiates. Rejects with {@link TransportError} naming the endpoint when the node
-   * cannot be reached, or with the negotiation error.
+   * Dials and negotiates. Rejects with {@link ConfigError} naming the option (`tls.ca`,
+   * `tls.cert`, `tls.key`) when TLS material does not parse or the key is not the certificate's,
+   * with {@link TransportError} naming the endpoint when the node cannot be reached, or with the
+   * negotiation error.
    */
   static async connect(options: ClientLinkOptions, onMessage: MessageHandler): Promise<ClientLink> {
+    checkClientTlsOptions(options.tls, "tls");
     const link = new ClientLink(options, onMessage);
     await link.#dial();
     link.#state = "established";
@@ -150,7 +180,7 @@ export class ClientLink {
     });
     this.#channel = channel;
     this.#link = link;
-    this.#log.debug("link established", { endpoint: o.endpoint, link_id: this.linkId });
+    this.#log.debug("link established", { endpoint: this.endpoint, link_id: this.linkId });
     this.#pump(link, channel);
   }
 
@@ -232,15 +262,17 @@ export class ClientLink {
         s.id = 0n;
         this.#sendSubscribe(s, true, "");
       }
-      const queued = this.#queue;
-      this.#queue = [];
+      const queued = this.#takeQueue();
       for (const m of queued) this.#link!.send(m);
       this.#state = "established";
       this.#log.info("link to node re-established", {
         endpoint: this.endpoint,
         link_id: this.linkId,
         attempts: attempt + 1,
+        sent_queued: queued.length,
+        dropped_queued: this.#queueDropped || undefined,
       });
+      this.#queueDropped = 0;
       this.#onEvent({ type: "reconnected", attempts: attempt + 1 });
     }, delay);
   }
@@ -249,7 +281,7 @@ export class ClientLink {
     this.#state = "closed";
     for (const p of this.#pendingAcks.values()) p.reject(new ClosedError(reason));
     this.#pendingAcks.clear();
-    this.#queue = [];
+    this.#takeQueue();
     this.#onEvent({ type: "closed", reason });
   }
 
@@ -260,8 +292,57 @@ export class ClientLink {
       this.#link.send(bytes);
       return;
     }
-    if (this.#queue.length >= MAX_QUEUED) this.#queue.shift();
+    this.#enqueue(bytes);
+  }
+
+  /** Sends held while reconnecting (messages and bytes). */
+  get queued(): { messages: number; bytes: number } {
+    return { messages: this.#queue.length - this.#queueHead, bytes: this.#queuedBytes };
+  }
+
+  /** Holds a send for the reconnection, dropping the oldest beyond either bound. */
+  #enqueue(bytes: Uint8Array): void {
+    if (bytes.length > this.#maxQueuedBytes) return this.#dropped(1);
+    let dropped = 0;
+    while (
+      this.#queue.length - this.#queueHead >= this.#maxQueued ||
+      this.#queuedBytes + bytes.length > this.#maxQueuedBytes
+    ) {
+      if (this.#queueHead === this.#queue.length) break;
+      this.#queuedBytes -= this.#queue[this.#queueHead].length;
+      this.#queue[this.#queueHead++] = EMPTY;
+      dropped++;
+    }
+    // Compact now and then: dropping from the front stays O(1) per message.
+    if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#queueHead);
+      this.#queueHead = 0;
+    }
+    if (this.#queue.length - this.#queueHead >= this.#maxQueued) return this.#dropped(dropped + 1);
     this.#queue.push(bytes);
+    this.#queuedBytes += bytes.length;
+    if (dropped > 0) this.#dropped(dropped);
+  }
+
+  #dropped(n: number): void {
+    // Once per reconnection: the count is in the "re-established" line.
+    if (this.#queueDropped === 0) {
+      this.#log.warn("reconnect queue full; dropping the oldest messages", {
+        endpoint: this.endpoint,
+        max_messages: this.#maxQueued,
+        max_bytes: this.#maxQueuedBytes,
+      });
+    }
+    this.#queueDropped += n;
+  }
+
+  /** Empties the queue, returning what it held, oldest first. */
+  #takeQueue(): Uint8Array[] {
+    const held = this.#queue.slice(this.#queueHead);
+    this.#queue = [];
+    this.#queueHead = 0;
+    this.#queuedBytes = 0;
+    return held;
   }
 
   /** Sends a message (MAC'd by the link). Queued while reconnecting. */
@@ -373,3 +454,5 @@ export class ClientLink {
     return this.#closed;
   }
 }
+
+const EMPTY = new Uint8Array(0);

@@ -9,10 +9,11 @@
  * - Clients: a scheme is required: `http://host[:port]`, `https://host[:port]` (gRPC; default port
  *   80/443), `unix://path` (a missing leading `/` is added, as SLIM does), `ws://` and `wss://`.
  *   A bare `host:port` is rejected, as by SLIM's gRPC client.
- * Hosts are returned without IPv6 brackets.
+ * Hosts are returned without IPv6 brackets. Messages quote endpoints without their userinfo.
  * @module
  */
 import { ConfigError } from "../errors.ts";
+import { redactEndpoint } from "../transport/redact.ts";
 import type { ClientAddress, ServerAddress } from "./schema.ts";
 
 const KNOWN_SCHEMES = ["http", "https", "unix", "ws", "wss"];
@@ -40,7 +41,7 @@ export function parseClientEndpoint(endpoint: string, path?: string): ClientAddr
 /** {@link parseServerEndpoint} returning the error message instead of throwing. */
 export function tryParseServerEndpoint(
   endpoint: string,
-  shown: string = JSON.stringify(endpoint),
+  shown: string = JSON.stringify(redactEndpoint(endpoint)),
 ): ServerAddress | string {
   if (endpoint === "") return "empty endpoint";
   const scheme = schemeOf(endpoint);
@@ -77,7 +78,7 @@ export function tryParseServerEndpoint(
 /** {@link parseClientEndpoint} returning the error message instead of throwing. */
 export function tryParseClientEndpoint(
   endpoint: string,
-  shown: string = JSON.stringify(endpoint),
+  shown: string = JSON.stringify(redactEndpoint(endpoint)),
 ): ClientAddress | string {
   if (endpoint === "") return "empty endpoint";
   const scheme = schemeOf(endpoint);

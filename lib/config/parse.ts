@@ -9,6 +9,8 @@
  * @module
  */
 import { JWT_ALGORITHMS } from "../identity/jwt_keys.ts";
+import { MIN_HEADER_LIST_SIZE } from "../transport/h2/constants.ts";
+import { redactEndpoint } from "../transport/redact.ts";
 import { parseLogLevel } from "../log.ts";
 import { tryParseClientEndpoint, tryParseServerEndpoint } from "./endpoint.ts";
 import {
@@ -346,8 +348,33 @@ export function readServerConfig(ctx: ParseContext, node: Node, path: string): S
   }
   const tls = r.map("tls", readServerTls);
   const negotiation = r.aliased("negotiation_timeout_secs", "link_hmac_timeout_secs");
+  const negotiationSecs = negotiation === undefined
+    ? 5
+    : asInt(ctx, negotiation.node, r.at(negotiation.key));
+  if (negotiationSecs < 1) {
+    throw r.invalid(
+      negotiation!.key,
+      "must be at least 1: with 0 every link negotiation times out at once and the node " +
+        "refuses every client",
+    );
+  }
   const metadata = readOptMetadata(r, "metadata");
   const maxHeaderListSize = r.optInt("max_header_list_size", { max: U32_MAX });
+  if (maxHeaderListSize !== undefined && maxHeaderListSize < MIN_HEADER_LIST_SIZE) {
+    throw r.invalid(
+      "max_header_list_size",
+      `must be at least ${MIN_HEADER_LIST_SIZE} octets, got ${maxHeaderListSize}: a gRPC ` +
+        "request's headers take a few hundred octets (1-2 KiB with a bearer token), so a " +
+        "smaller limit refuses every client with HTTP 431",
+    );
+  }
+  const maxConcurrentStreams = r.int("max_concurrent_streams", 100, { max: U32_MAX });
+  if (maxConcurrentStreams < 1) {
+    throw r.invalid(
+      "max_concurrent_streams",
+      "must be at least 1: with 0 every client's stream is refused (each link is one stream)",
+    );
+  }
   const config: ServerConfig = {
     endpoint,
     address,
@@ -355,7 +382,7 @@ export function readServerConfig(ctx: ParseContext, node: Node, path: string): S
     http2Only: r.bool("http2_only", true),
     // HTTP/2 allows frames of at most 2^24-1 bytes, so 15 MiB is the largest whole value.
     maxFrameSizeMiB: r.int("max_frame_size", 4, { min: 1, max: 15 }),
-    maxConcurrentStreams: r.int("max_concurrent_streams", 100, { max: U32_MAX }),
+    maxConcurrentStreams,
     ...(maxHeaderListSize !== undefined ? { maxHeaderListSize } : {}),
     readBufferSize: r.int("read_buffer_size", 1 << 20),
     writeBufferSize: r.int("write_buffer_size", 1 << 20),
@@ -363,9 +390,7 @@ export function readServerConfig(ctx: ParseContext, node: Node, path: string): S
     auth: r.optMap("auth", readServerAuth) ?? { type: "none" },
     ...(metadata !== undefined ? { metadata } : {}),
     requireHeaderMac: r.bool("require_header_mac", true),
-    negotiationTimeoutMs: negotiation === undefined
-      ? 5_000
-      : asInt(ctx, negotiation.node, r.at(negotiation.key)) * 1000,
+    negotiationTimeoutMs: negotiationSecs * 1000,
     linkHmacPollIntervalMs: r.int("link_hmac_poll_interval_ms", 5),
   };
   r.finish({ ignored: IGNORED_ENDPOINT_KEYS });
@@ -807,7 +832,11 @@ function readProxy(r: MapReader): ProxyConfig {
   };
   r.finish();
   if (url !== undefined && !/^https?:\/\/[^/]/.test(url)) {
-    throw r.invalid("url", `expected an http:// or https:// proxy URL, got ${r.shown("url")}`);
+    // A proxy URL may carry credentials: never quote them.
+    const shown = r.refOf("url") === undefined
+      ? JSON.stringify(redactEndpoint(url))
+      : r.shown("url");
+    throw r.invalid("url", `expected an http:// or https:// proxy URL, got ${shown}`);
   }
   return config;
 }

@@ -253,13 +253,15 @@ export interface ServerConfig {
   maxFrameSizeMiB: number;
   /**
    * Concurrent requests per connection (a server-side limit, not an HTTP/2 setting); for
-   * WebSocket servers, the number of concurrent connections. YAML `max_concurrent_streams`.
+   * WebSocket servers, the number of concurrent connections. YAML `max_concurrent_streams`;
+   * at least 1 (slim-ts refuses 0, which would refuse every client).
    * @default 100
    */
   maxConcurrentStreams: number;
   /**
    * HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE` in bytes; transport default when absent.
-   * YAML `max_header_list_size`.
+   * YAML `max_header_list_size`; at least 4096 (slim-ts refuses less, which would refuse every
+   * client with HTTP 431).
    */
   maxHeaderListSize?: number;
   /**
@@ -289,7 +291,8 @@ export interface ServerConfig {
   requireHeaderMac: boolean;
   /**
    * Time allowed for link negotiation. SLIM applies the first data-plane server's value to all.
-   * YAML `negotiation_timeout_secs` (integer seconds; alias `link_hmac_timeout_secs`).
+   * YAML `negotiation_timeout_secs` (integer seconds; alias `link_hmac_timeout_secs`); at least
+   * 1 s (slim-ts refuses 0, with which every negotiation would time out).
    * @default 5000
    */
   negotiationTimeoutMs: number;

@@ -10,6 +10,7 @@
  */
 import { LinkError, SlimError, TransportError } from "../errors.ts";
 import { type DialedChannel, dialGrpc, type DialOptions } from "../transport/grpc_client.ts";
+import { redactEndpoint } from "../transport/redact.ts";
 import { GrpcStatus } from "../transport/transport.ts";
 import { type DialLinkOptions, Link } from "./link.ts";
 
@@ -43,9 +44,10 @@ export class LinkRejectedError extends LinkError {
  * Connects to `config.endpoint` and negotiates a link as dialler. Rejects with
  * {@link TransportError} when the node cannot be reached (or refuses at the HTTP level), with
  * {@link LinkRejectedError} when it refuses with `PERMISSION_DENIED`, or with the negotiation
- * error otherwise; every message names the endpoint.
+ * error otherwise; every message names the endpoint (without credentials).
  */
 export async function dialLink(config: DialLinkConfig): Promise<DialedLink> {
+  const endpoint = redactEndpoint(config.endpoint);
   let channel: DialedChannel;
   try {
     channel = await dialGrpc(config);
@@ -66,18 +68,18 @@ export async function dialLink(config: DialLinkConfig): Promise<DialedLink> {
     channel.destroy();
     const status = channel.transport.remoteStatus;
     if (status && status.code < 0) {
-      throw new TransportError(`${config.endpoint} refused the connection: ${status.message}`, {
+      throw new TransportError(`${endpoint} refused the connection: ${status.message}`, {
         cause: e,
       });
     }
     if (status?.code === GrpcStatus.PERMISSION_DENIED) {
       throw new LinkRejectedError(
-        `${config.endpoint} rejected the link: ${status.message}`,
+        `${endpoint} rejected the link: ${status.message}`,
         status.code,
         { cause: e },
       );
     }
     const err = SlimError.from(e, "link");
-    throw new SlimError(err.code, `${config.endpoint}: ${err.message}`, { cause: e });
+    throw new SlimError(err.code, `${endpoint}: ${err.message}`, { cause: e });
   }
 }

@@ -31,22 +31,31 @@ export class AckWaiters {
 
   /**
    * Resolves with the acknowledgement of `subscriptionId` from `connection`, or with undefined
-   * when none came within `timeoutMs`.
+   * when none came within `timeoutMs` or `signal` aborted (the wait is then forgotten at once).
    */
   wait(
     connection: number,
     subscriptionId: bigint,
     timeoutMs: number,
+    signal?: AbortSignal,
   ): Promise<AckResult | undefined> {
     const key = `${connection}:${subscriptionId}`;
+    if (signal?.aborted) return Promise.resolve(undefined);
     return new Promise((resolve) => {
-      const waiter: Waiter = {
-        resolve,
-        timer: this.#clock.setTimeout(() => {
-          this.#remove(key, waiter);
-          resolve(undefined);
-        }, timeoutMs),
+      const giveUp = () => {
+        this.#clock.clearTimeout(waiter.timer);
+        this.#remove(key, waiter);
+        signal?.removeEventListener("abort", giveUp);
+        resolve(undefined);
       };
+      const waiter: Waiter = {
+        resolve: (result) => {
+          signal?.removeEventListener("abort", giveUp);
+          resolve(result);
+        },
+        timer: this.#clock.setTimeout(giveUp, timeoutMs),
+      };
+      signal?.addEventListener("abort", giveUp, { once: true });
       const list = this.#pending.get(key);
       if (list) list.push(waiter);
       else this.#pending.set(key, [waiter]);

@@ -5,12 +5,21 @@
  * @module
  */
 import { ConfigError } from "../errors.ts";
-import type { ClientConfig, ServerConfig, ServiceConfig, SlimConfig } from "../config/schema.ts";
+import type {
+  CaSource,
+  ClientConfig,
+  ServerConfig,
+  ServiceConfig,
+  SlimConfig,
+  TlsSource,
+} from "../config/schema.ts";
 import { caPem, readConfigFile } from "../config/material.ts";
+import { checkTlsMaterial, type MaterialSource } from "../config/tls_material.ts";
 import { connectionFromClientConfig } from "../app/from_config.ts";
 import { JwtIdentity } from "../identity/jwt.ts";
 import type { Logger } from "../log.ts";
 import type { ServerTls } from "../transport/grpc_server.ts";
+import { redactEndpoint } from "../transport/redact.ts";
 import type { NodeOptions, NodeServerOptions, StaticPeerOptions } from "./node.ts";
 import type { NodeClientOptions } from "./node_client.ts";
 import { serverAuthorizer } from "./transport_auth.ts";
@@ -38,12 +47,31 @@ async function serverTls(server: ServerConfig, path: string): Promise<ServerTls 
         path: `${path}.tls.source`,
       });
   }
-  return {
-    cert,
-    key,
-    clientCa: await caPem(tls.clientCa, `${path}.tls.client_ca`),
-    minVersion: tls.tlsVersion,
-  };
+  const clientCa = await caPem(tls.clientCa, `${path}.tls.client_ca`);
+  // Checked now: node:tls would take garbage and fail every handshake later.
+  checkTlsMaterial({
+    cert: { pem: cert, from: sourceOf(src, "cert", `${path}.tls.source`) },
+    key: { pem: key, from: sourceOf(src, "key", `${path}.tls.source`) },
+    ca: clientCa === undefined
+      ? undefined
+      : { pem: clientCa, from: caSourceOf(tls.clientCa, `${path}.tls.client_ca`) },
+  });
+  return { cert, key, clientCa, minVersion: tls.tlsVersion };
+}
+
+/** Where a certificate or key of a `tls.source` came from. */
+function sourceOf(
+  src: TlsSource,
+  which: "cert" | "key",
+  path: string,
+): MaterialSource {
+  const at = `${path}.${which}`;
+  return src.type === "file" ? { path: at, file: src[which] } : { path: at };
+}
+
+/** Where the PEM of a CA source (`ca_source`, `client_ca`) came from. */
+function caSourceOf(src: CaSource, path: string): MaterialSource {
+  return src.type === "file" ? { path: `${path}.path`, file: src.path } : { path: `${path}.data` };
 }
 
 /**
@@ -58,7 +86,7 @@ export async function nodeClientFromConfig(
   const skip = (key: string, what: string) => {
     logger.warn(`skipping client: ${what} is not implemented by slim-ts`, {
       path: `${path}.${key}`,
-      endpoint: c.endpoint,
+      endpoint: redactEndpoint(c.endpoint),
     });
     return undefined;
   };
@@ -68,6 +96,20 @@ export async function nodeClientFromConfig(
   }
   if (c.auth.type === "spire") return skip("auth.type", "SPIRE authentication");
   const base = await connectionFromClientConfig({ ...c, auth: { type: "none" } }, path);
+  if (base.tls) {
+    const t = base.tls;
+    checkTlsMaterial({
+      cert: t.cert === undefined
+        ? undefined
+        : { pem: t.cert, from: sourceOf(c.tls.source, "cert", `${path}.tls.source`) },
+      key: t.key === undefined
+        ? undefined
+        : { pem: t.key, from: sourceOf(c.tls.source, "key", `${path}.tls.source`) },
+      ca: t.ca === undefined
+        ? undefined
+        : { pem: t.ca, from: caSourceOf(c.tls.caSource, `${path}.tls.ca_source`) },
+    });
+  }
   const headers = { ...base.headers };
   let credentials: NodeClientOptions["credentials"];
   const auth = c.auth;
@@ -128,7 +170,7 @@ export async function nodeOptionsFromService(
     if (s.address.kind === "websocket") {
       logger.warn("skipping server: WebSocket servers are not implemented by slim-ts", {
         path,
-        endpoint: s.endpoint,
+        endpoint: redactEndpoint(s.endpoint),
       });
       continue;
     }

@@ -21,6 +21,9 @@ import { Link } from "../link/link.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { type AuthDecision, GrpcServer, type ServerTls } from "../transport/grpc_server.ts";
 import { GrpcStatus, type Transport } from "../transport/transport.ts";
+import { checkNodeOptions } from "./check_options.ts";
+import type { CongestionLimits } from "./congestion.ts";
+import type { ForwardToLimits } from "./forward_to.ts";
 import { NodeClient, type NodeClientOptions } from "./node_client.ts";
 import { FULL_MESH, STANDALONE } from "./peer_sync.ts";
 import { Router } from "./router.ts";
@@ -33,9 +36,9 @@ export interface NodeServerOptions {
   tls?: ServerTls;
   /** @default 4 MiB (SLIM YAML `max_frame_size`, MiB; also the largest message accepted) */
   maxMessageSize?: number;
-  /** @default 100 (SLIM YAML `max_concurrent_streams`) */
+  /** At least 1. @default 100 (SLIM YAML `max_concurrent_streams`) */
   maxConcurrentStreams?: number;
-  /** @default 16 KiB (SLIM YAML `max_header_list_size`) */
+  /** At least 4096. @default 16 KiB (SLIM YAML `max_header_list_size`) */
   maxHeaderListSize?: number;
   /** @default 120 s (SLIM YAML `keepalive.time`) */
   keepaliveTimeMs?: number;
@@ -45,7 +48,7 @@ export interface NodeServerOptions {
   maxConnectionAgeMs?: number;
   /** @default true (SLIM YAML `require_header_mac`) */
   requireHeaderMac?: boolean;
-  /** @default 5000 (SLIM YAML `negotiation_timeout_secs`) */
+  /** At least 1. @default 5000 (SLIM YAML `negotiation_timeout_secs`) */
   negotiationTimeoutMs?: number;
   /** Transport authentication of incoming calls (SLIM YAML `auth`). */
   authorize?: (
@@ -64,8 +67,11 @@ export interface StaticPeerOptions {
   client: NodeClientOptions;
 }
 
-/** Options of {@link SlimNode.start}. */
-export interface NodeOptions {
+/**
+ * Options of {@link SlimNode.start}. The router's bounds ({@link CongestionLimits},
+ * {@link ForwardToLimits}) are slim-ts specific and have no SLIM YAML key.
+ */
+export interface NodeOptions extends CongestionLimits, ForwardToLimits {
   /** @default `node-<uuid>` (SLIM YAML `services.<id>.node_id`) */
   nodeId?: string;
   servers: NodeServerOptions[];
@@ -86,7 +92,7 @@ export interface NodeOptions {
   logger?: Logger;
   /** @default 10 s (SLIM YAML `runtime.drain_timeout`) */
   drainTimeoutMs?: number;
-  /** Timers of redials and acknowledgement waits. @default the system clock */
+  /** Timers of redials, acknowledgement and congestion waits. @default the system clock */
   clock?: Clock;
 }
 
@@ -151,6 +157,10 @@ export class SlimNode {
       peerTopology: mesh ? FULL_MESH : STANDALONE,
       relayPeerPublishes: !mesh,
       clock: options.clock,
+      congestionWaitMs: options.congestionWaitMs,
+      congestionCloseMs: options.congestionCloseMs,
+      maxPendingForwards: options.maxPendingForwards,
+      maxForwardedSubscriptions: options.maxForwardedSubscriptions,
     });
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
     const ctx = {
@@ -172,9 +182,13 @@ export class SlimNode {
 
   /**
    * Starts every listener, then starts dialling the outgoing connections (without waiting for
-   * them). If a listener fails to bind, the others are closed and the error thrown.
+   * them). Throws {@link ConfigError} naming the option when an option would make the node
+   * refuse every client or fail every TLS handshake (unparsable certificate or key, a key that
+   * is not the certificate's). If a listener fails to bind, the others are closed and the error
+   * thrown.
    */
   static async start(options: NodeOptions): Promise<SlimNode> {
+    checkNodeOptions(options);
     const node = new SlimNode(options);
     try {
       for (const s of options.servers) await node.#listen(s);

@@ -23,6 +23,7 @@ import { type DialedLink, dialLink, LinkRejectedError } from "../link/dial.ts";
 import type { Link } from "../link/link.ts";
 import type { Logger } from "../log.ts";
 import type { ClientTls, DialedChannel } from "../transport/grpc_client.ts";
+import { redactEndpoint } from "../transport/redact.ts";
 import { GrpcStatus } from "../transport/transport.ts";
 import type { Router } from "./router.ts";
 
@@ -83,6 +84,7 @@ export interface NodeClientContext {
 
 /** An outgoing connection of a node. */
 export class NodeClient {
+  /** The endpoint, without credentials (for messages and logs). */
   readonly endpoint: string;
   readonly linkId: string;
   readonly connectionType: "edge" | "peer" | "remote";
@@ -104,7 +106,7 @@ export class NodeClient {
   constructor(options: NodeClientOptions, ctx: NodeClientContext) {
     this.#options = options;
     this.#ctx = ctx;
-    this.endpoint = options.endpoint;
+    this.endpoint = redactEndpoint(options.endpoint);
     this.linkId = options.linkId ?? crypto.randomUUID();
     this.connectionType = options.connectionType ?? "edge";
     this.#log = ctx.logger;

@@ -6,13 +6,19 @@
  * buffer with a fresh MAC. No payload decode, no per-message await, no per-message logging: drops
  * are counted per link and reason, and logged on the 1st, 10th, 100th... occurrence.
  *
+ * Backpressure: after a batch that left an output link above its high-water mark, the input
+ * waits for that output to drain, for a bounded time per output link (`congestion.ts`); an output
+ * that stays stuck has what is routed to it dropped (reason "congested", counted on that link),
+ * then is closed, so one subscriber that stops reading never stalls its publishers' other
+ * traffic. When nothing is congested, no await happens beyond the one per received batch.
+ *
  * Cold path (subscribe/unsubscribe): decoded fully, acknowledged, optionally propagated to the
- * `forward_to` connection with acknowledgement tracking, and synchronised with peer nodes
- * (`peer_sync.ts`).
+ * `forward_to` connection with acknowledgement tracking (`forward_to.ts`), and synchronised with
+ * peer nodes (`peer_sync.ts`).
  * @module
  */
 import { type Clock, systemClock } from "../clock.ts";
-import { ProtocolError } from "../errors.ts";
+import { ProtocolError, TransportError } from "../errors.ts";
 import type { Link } from "../link/link.ts";
 import type { Logger } from "../log.ts";
 import { formatId } from "../names/name.ts";
@@ -28,12 +34,10 @@ import {
 } from "../wire/message_view.ts";
 import { Cursor } from "../wire/protowire.ts";
 import { type AckResult, AckWaiters } from "./ack_waiters.ts";
+import { CONGESTED, Congestion, type CongestionLimits } from "./congestion.ts";
+import { ForwardedSubscriptions, type ForwardToLimits } from "./forward_to.ts";
 import { PeerSync, type PeerTopology, type RouteName, STANDALONE } from "./peer_sync.ts";
 import { SubscriptionTable, UnsubscribeError } from "./subscription_table.ts";
-
-/** Delay between re-sends of a subscription propagated to `forward_to`, and their number. */
-const FORWARD_ACK_TIMEOUT_MS = 5000;
-const FORWARD_ACK_RESENDS = 3;
 
 const decoder = new TextDecoder();
 
@@ -45,7 +49,7 @@ export interface LinkStats {
 }
 
 /** Options of {@link Router}. */
-export interface RouterOptions {
+export interface RouterOptions extends CongestionLimits, ForwardToLimits {
   logger: Logger;
   /**
    * How subscriptions travel between peer nodes.
@@ -58,7 +62,7 @@ export interface RouterOptions {
    * @default true
    */
   relayPeerPublishes?: boolean;
-  /** Timers of acknowledgement waits. @default the system clock */
+  /** Timers of acknowledgement and congestion waits. @default the system clock */
   clock?: Clock;
 }
 
@@ -73,19 +77,32 @@ export class Router {
   readonly #retired: LinkStats = { received: 0, forwarded: 0, dropped: new Map() };
   readonly #view = new MessageView();
   readonly #targets: number[] = [];
-  readonly #congested = new Set<Link>();
   readonly #acks: AckWaiters;
-  /** Subscription ids propagated to a `forward_to` connection (loop prevention). */
-  readonly #propagated = new Set<bigint>();
-  /** Per connection: subscriptions sent to it through `forward_to`, replayed after a redial. */
-  readonly #forwardedTo = new Map<number, Map<string, Uint8Array>>();
+  readonly #congestion: Congestion;
+  /** The congestion tracker's sets, held directly for the publish path. */
+  readonly #found: Set<Link>;
+  readonly #shedding: ReadonlySet<Link>;
+  /** Links the router closed itself, with the reason their `run` reports. */
+  readonly #closedByUs = new Map<Link, string>();
+  /** Subscriptions propagated through `forward_to`: acks, re-sends, loops, replays. */
+  readonly forwards: ForwardedSubscriptions;
   readonly #relayPeerPublishes: boolean;
   /** Peer links and the subscriptions announced on them. */
   readonly peers: PeerSync;
 
   constructor(options: RouterOptions) {
     this.#log = options.logger;
-    this.#acks = new AckWaiters(options.clock ?? systemClock);
+    const clock = options.clock ?? systemClock;
+    this.#acks = new AckWaiters(clock);
+    this.forwards = new ForwardedSubscriptions(this.#acks, options);
+    this.#congestion = new Congestion({
+      ...options,
+      clock,
+      logger: options.logger,
+      close: (link, reason) => this.#closeLink(link, reason),
+    });
+    this.#found = this.#congestion.found;
+    this.#shedding = this.#congestion.shedding;
     this.#relayPeerPublishes = options.relayPeerPublishes ?? true;
     this.peers = new PeerSync(
       {
@@ -118,8 +135,7 @@ export class Router {
     if (old && old !== link) this.#retire(old);
     this.#install(index, link);
     if (link.category === "peer") return;
-    const replay = this.#forwardedTo.get(index);
-    if (replay) { for (const bytes of replay.values()) link.send(bytes); }
+    for (const bytes of this.forwards.replay(index)) link.send(bytes);
   }
 
   #install(index: number, link: Link): void {
@@ -141,7 +157,7 @@ export class Router {
   #retire(link: Link): void {
     this.peers.remove(link.index);
     this.#acks.failConnection(link.index, "connection closed");
-    this.#congested.delete(link);
+    this.#congestion.forget(link);
     const stats = this.#stats.get(link);
     if (stats) addStats(this.#retired, stats);
     this.#stats.delete(link);
@@ -159,7 +175,7 @@ export class Router {
     const removed = this.table.removeConnection(index);
     this.#links[index] = undefined;
     this.#free.push(index);
-    this.#forwardedTo.delete(index);
+    this.forwards.connectionEnded(index);
     this.peers.withdrawLost(removed);
     return removed.length;
   }
@@ -187,29 +203,41 @@ export class Router {
     return sum;
   }
 
+  /** Output links currently congested (waited for, or being shed). */
+  get congested(): number {
+    return this.#congestion.size;
+  }
+
   /**
    * Processes everything the link receives until its stream ends. Throws
-   * {@link ProtocolError} when the peer breaks framing or sends undecodable bytes.
+   * {@link ProtocolError} when the peer breaks framing or sends undecodable bytes, and
+   * {@link TransportError} when the router closed the link (it stopped reading).
    */
   async run(link: Link): Promise<void> {
     const stats = this.#stats.get(link)!;
-    for await (const batch of link.batches()) {
-      stats.received += batch.length;
-      for (let i = 0; i < batch.length; i++) this.process(link, batch[i]);
-      if (this.#congested.size > 0) await this.#waitForDrain();
+    const found = this.#found;
+    try {
+      for await (const batch of link.batches()) {
+        stats.received += batch.length;
+        for (let i = 0; i < batch.length; i++) this.process(link, batch[i]);
+        if (found.size > 0) await this.#congestion.waitForDrain();
+      }
+    } catch (e) {
+      if (!this.#closedByUs.has(link)) throw e;
+    }
+    const reason = this.#closedByUs.get(link);
+    if (reason !== undefined) {
+      this.#closedByUs.delete(link);
+      throw new TransportError(reason);
     }
   }
 
-  async #waitForDrain(): Promise<void> {
-    while (this.#congested.size > 0) {
-      const waits: Promise<void>[] = [];
-      for (const l of this.#congested) {
-        if (l.transport.congested && l.state === "established") waits.push(l.transport.drained());
-      }
-      this.#congested.clear();
-      if (waits.length === 0) return;
-      await Promise.all(waits);
-    }
+  /** Ends a link from the router's side; its owner sees `run` fail with `reason`. */
+  #closeLink(link: Link, reason: string): void {
+    if (link.state !== "established") return;
+    this.#closedByUs.set(link, reason);
+    link.state = "closing";
+    link.transport.abort(new TransportError(reason));
   }
 
   /** Handles one received message. */
@@ -279,16 +307,23 @@ export class Router {
       }
     }
     if (targets.length === 0) return this.#drop(link, "no route for destination");
-    this.#forward(view, ttl, incoming, targets);
-    this.#stats.get(link)!.forwarded += targets.length;
+    this.#stats.get(link)!.forwarded += this.#forward(view, ttl, incoming, targets);
   }
 
-  /** Writes the message to each target link with that link's MAC. */
-  #forward(view: MessageView, ttl: number, incoming: number, targets: number[]): void {
-    let sizeMac = -1, sizePlain = -1;
+  /**
+   * Writes the message to each target link with that link's MAC; returns how many it was
+   * written to.
+   */
+  #forward(view: MessageView, ttl: number, incoming: number, targets: number[]): number {
+    let sizeMac = -1, sizePlain = -1, written = 0;
+    const shedding = this.#shedding;
     for (let i = 0; i < targets.length; i++) {
       const out = this.#links[targets[i]];
       if (!out || out.state !== "established") continue;
+      if (shedding.size !== 0 && shedding.has(out)) {
+        this.#drop(out, CONGESTED);
+        continue;
+      }
       const mac = out.mac;
       let size: number;
       if (mac) {
@@ -301,8 +336,10 @@ export class Router {
       const buf = out.transport.reserve(size);
       const macAt = view.writeForward(buf, 0, ttl, incoming, mac !== undefined);
       if (mac) view.signForward(mac.linkId, mac.hmac, ttl, buf, macAt);
-      if (out.transport.congested) this.#congested.add(out);
+      if (out.transport.congested) this.#found.add(out);
+      written++;
     }
+    return written;
   }
 
   #subscription(link: Link, view: MessageView): void {
@@ -318,7 +355,7 @@ export class Router {
       target = t;
     }
     const ttl = view.ttl - 1;
-    if (subscribe && subId !== 0n && (this.#propagated.has(subId) || this.peers.seen(subId))) {
+    if (subscribe && (this.forwards.isPending(subId) || this.peers.seen(subId))) {
       // Already sent on by us: a loop. Acknowledge and ignore, like the real node.
       return this.#ack(link, subId, true, "");
     }
@@ -377,7 +414,7 @@ export class Router {
     }
     if (error) return this.#ack(link, subId, false, error);
     const propagated = forwardTo && forwardTo !== link
-      ? this.#propagate(view, ttl, forwardTo, subId, subscribe)
+      ? this.#propagate(view, ttl, forwardTo, target.index, subId, subscribe)
       : undefined;
     let synced: Promise<void> | undefined;
     if (strings) {
@@ -389,6 +426,9 @@ export class Router {
       }
     }
     if (!propagated && !synced) return this.#ack(link, subId, true, "");
+    if (propagated && !(propagated instanceof Promise) && !synced) {
+      return this.#ack(link, subId, propagated.success, propagated.error);
+    }
     // Peers failing is not the origin's problem; the forward_to connection failing is.
     Promise.all([propagated, synced]).then(([result]) => {
       this.#ack(link, subId, result?.success ?? true, result?.error ?? "");
@@ -398,62 +438,30 @@ export class Router {
   /**
    * Sends the subscription on to `out` (the `forward_to` connection), re-sending while it is not
    * acknowledged. Resolves with `out`'s acknowledgement, or undefined for id 0 (never
-   * acknowledged).
+   * acknowledged); a plain result when it was refused at once.
    */
   #propagate(
     view: MessageView,
     ttl: number,
     out: Link,
+    origin: number,
     subId: bigint,
     subscribe: boolean,
-  ): Promise<AckResult> | undefined {
+  ): AckResult | Promise<AckResult> | undefined {
     const size = view.forwardSize(ttl, -1, out.mac !== undefined);
     const bytes = new Uint8Array(size);
     const macAt = view.writeForward(bytes, 0, ttl, -1, out.mac !== undefined);
     if (out.mac) view.signForward(out.mac.linkId, out.mac.hmac, ttl, bytes, macAt);
-    this.#rememberForwarded(out.index, view, subscribe);
-    if (subId === 0n) {
-      out.transport.send(bytes);
-      return undefined;
-    }
-    this.#propagated.add(subId);
-    return (async () => {
-      for (let attempt = 0; attempt <= FORWARD_ACK_RESENDS; attempt++) {
-        if (out.state !== "established") return { success: false, error: "connection closed" };
-        out.transport.send(bytes);
-        const result = await this.#acks.wait(out.index, subId, FORWARD_ACK_TIMEOUT_MS);
-        if (result) return result;
-      }
-      return {
-        success: false,
-        error: `remote subscription ack timed out after ${FORWARD_ACK_RESENDS} retries`,
-      };
-    })();
-  }
-
-  /**
-   * Keeps what was sent through `forward_to` so a redialled link can be told again: a
-   * Subscribe with id 0 (no ack expected), app-originated TTL, no per-hop fields.
-   */
-  #rememberForwarded(index: number, view: MessageView, subscribe: boolean): void {
-    const key = view.destination.prefixKey() + view.destination.idKey();
-    let sent = this.#forwardedTo.get(index);
-    if (!subscribe) {
-      sent?.delete(key);
-      return;
-    }
-    const message = decodeMessage(view.buf);
-    if (message.messageType.case !== "subscribe") return;
-    const sub = message.messageType.value;
-    sub.subscriptionId = 0n;
-    const h = sub.header!;
-    h.ttl = DEFAULT_TTL;
-    h.recvFrom = undefined;
-    h.forwardTo = undefined;
-    h.incomingConn = undefined;
-    h.headerMac = undefined;
-    if (!sent) this.#forwardedTo.set(index, sent = new Map());
-    sent.set(key, encodeMessage(message));
+    const buf = view.buf;
+    return this.forwards.send({
+      out,
+      origin,
+      subscriptionId: subId,
+      subscribe,
+      nameKey: view.destination.prefixKey() + view.destination.idKey(),
+      bytes,
+      replay: () => replayForm(buf),
+    });
   }
 
   #subscriptionAck(link: Link, bytes: Uint8Array): void {
@@ -505,6 +513,24 @@ export class Router {
       });
     }
   }
+}
+
+/**
+ * A Subscribe as a redialled link is told it again: id 0 (no ack expected), app-originated TTL,
+ * no per-hop fields, no MAC (the link signs it when sending).
+ */
+function replayForm(bytes: Uint8Array): Uint8Array | undefined {
+  const message = decodeMessage(bytes);
+  if (message.messageType.case !== "subscribe") return undefined;
+  const sub = message.messageType.value;
+  sub.subscriptionId = 0n;
+  const h = sub.header!;
+  h.ttl = DEFAULT_TTL;
+  h.recvFrom = undefined;
+  h.forwardTo = undefined;
+  h.incomingConn = undefined;
+  h.headerMac = undefined;
+  return encodeMessage(message);
 }
 
 function strComponents(buf: Uint8Array, n: NameView): [string, string, string] {

@@ -13,6 +13,7 @@ import { DEFAULT_MAX_MESSAGE_SIZE } from "../wire/grpc_frame.ts";
 import { H2Connection } from "./h2/connection.ts";
 import type { HeaderField } from "./h2/hpack.ts";
 import { Http2Transport, OPEN_CHANNEL_PATH } from "./http2_transport.ts";
+import { redactEndpoint } from "./redact.ts";
 
 /** Client TLS settings, with material already loaded. */
 export interface ClientTls {
@@ -65,6 +66,7 @@ interface Target {
 
 function target(options: DialOptions): Target {
   const ep = options.endpoint;
+  const shown = redactEndpoint(ep);
   if (ep.startsWith("unix://")) {
     const path = ep.slice("unix://".length);
     return {
@@ -76,10 +78,10 @@ function target(options: DialOptions): Target {
   let url: URL;
   try {
     url = new URL(ep);
-  } catch (e) {
+  } catch {
+    // No `cause`: the URL parser's message quotes the input, credentials included.
     throw new TransportError(
-      `invalid endpoint ${JSON.stringify(ep)}: expected http(s)://host:port`,
-      { cause: e },
+      `invalid endpoint ${JSON.stringify(shown)}: expected http(s)://host:port`,
     );
   }
   const host = url.hostname.replace(/^\[|\]$/g, "");
@@ -114,7 +116,7 @@ function target(options: DialOptions): Target {
     };
   }
   throw new TransportError(
-    `unsupported endpoint scheme ${JSON.stringify(url.protocol)} in ${JSON.stringify(ep)}`,
+    `unsupported endpoint scheme ${JSON.stringify(url.protocol)} in ${JSON.stringify(shown)}`,
   );
 }
 
@@ -150,13 +152,15 @@ function connectSocket(t: Target, endpoint: string, timeoutMs: number): Promise<
  * Connects to `options.endpoint` and opens the data-plane channel. The connect timeout covers
  * TCP, TLS and the HTTP/2 handshake (the server's SETTINGS), so a listener that accepts but never
  * speaks HTTP/2 fails the dial in time; the request itself is sent without waiting for it.
+ * Errors and the transport's `remote` name the endpoint without credentials.
  */
 export async function dialGrpc(options: DialOptions): Promise<DialedChannel> {
   const t = target(options);
+  const endpoint = redactEndpoint(options.endpoint);
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
   const started = Date.now();
-  const socket = await connectSocket(t, options.endpoint, timeoutMs);
-  const conn = new H2Connection(socket, { role: "client", remote: options.endpoint });
+  const socket = await connectSocket(t, endpoint, timeoutMs);
+  const conn = new H2Connection(socket, { role: "client", remote: endpoint });
   const fields: HeaderField[] = [
     [":method", "POST"],
     [":scheme", t.scheme],
@@ -171,7 +175,7 @@ export async function dialGrpc(options: DialOptions): Promise<DialedChannel> {
   try {
     const stream = conn.request(fields);
     transport = new Http2Transport(stream, {
-      remote: options.endpoint,
+      remote: endpoint,
       acceptor: false,
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
     });
@@ -188,7 +192,7 @@ export async function dialGrpc(options: DialOptions): Promise<DialedChannel> {
           () =>
             reject(
               new TransportError(
-                `timed out connecting to ${options.endpoint} after ${timeoutMs} ms ` +
+                `timed out connecting to ${endpoint} after ${timeoutMs} ms ` +
                   "(no HTTP/2 SETTINGS from the server)",
               ),
             ),
@@ -201,7 +205,7 @@ export async function dialGrpc(options: DialOptions): Promise<DialedChannel> {
     conn.destroy();
     if (e instanceof TransportError && e.message.startsWith("timed out")) throw e;
     throw new TransportError(
-      `cannot connect to ${options.endpoint}: ${(e as Error).message}`,
+      `cannot connect to ${endpoint}: ${(e as Error).message}`,
       { cause: e },
     );
   } finally {

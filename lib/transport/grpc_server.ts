@@ -16,10 +16,13 @@ import { TransportError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE } from "../wire/grpc_frame.ts";
 import { H2Connection } from "./h2/connection.ts";
+import { MIN_HEADER_LIST_SIZE } from "./h2/constants.ts";
 import type { HeaderField } from "./h2/hpack.ts";
 import type { H2Stream } from "./h2/stream.ts";
 import { Http2Transport, OPEN_CHANNEL_PATH, percentEncode } from "./http2_transport.ts";
 import { GrpcStatus, type Transport } from "./transport.ts";
+
+export { MIN_HEADER_LIST_SIZE };
 
 /** TLS material for a server, already loaded. */
 export interface ServerTls {
@@ -55,9 +58,12 @@ export interface GrpcServerOptions {
   maxMessageSize?: number;
   /** HTTP/2 SETTINGS_MAX_FRAME_SIZE announced. @default 4 MiB, capped at 16 MiB - 1 */
   maxFrameSize?: number;
-  /** Streams per connection. @default 100 (SLIM YAML `max_concurrent_streams`) */
+  /** Streams per connection, at least 1. @default 100 (SLIM YAML `max_concurrent_streams`) */
   maxConcurrentStreams?: number;
-  /** Largest request header list. @default 16 KiB (SLIM YAML `max_header_list_size`) */
+  /**
+   * Largest request header list, at least {@link MIN_HEADER_LIST_SIZE}.
+   * @default 16 KiB (SLIM YAML `max_header_list_size`)
+   */
   maxHeaderListSize?: number;
   /** Interval between keepalive pings. @default 120 s (SLIM YAML `keepalive.time`) */
   keepaliveTimeMs?: number;
@@ -143,6 +149,7 @@ export class GrpcServer {
     const peer = peerOf(socket, options);
     noDelay(socket);
     let conn: H2Connection;
+    let refusals = 0;
     try {
       conn = new H2Connection(socket, {
         role: "server",
@@ -152,6 +159,12 @@ export class GrpcServer {
         maxHeaderListSize: options.maxHeaderListSize ?? 16 * 1024,
         onStream: (stream) => this.#onStream(stream, peer, options),
         onError: (e) => log.info("http2 connection error", { peer, error: e.message }),
+        onRefused: (stream, reason) => {
+          // 1st, 10th, 100th... per connection: a client retrying in a loop cannot flood the log.
+          if (Number.isInteger(Math.log10(++refusals))) {
+            log.warn("refused stream", { peer, stream, reason, count: refusals });
+          }
+        },
         onClose: () => {
           clearTimeout(this.#connections.get(conn));
           this.#connections.delete(conn);

@@ -153,6 +153,10 @@ export class Http2Transport implements Transport {
     return this.#stream.congested;
   }
 
+  get isClosed(): boolean {
+    return this.#stream.state === "closed";
+  }
+
   drained(): Promise<void> {
     if (!this.#stream.congested) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));

@@ -102,6 +102,10 @@ class MemoryEnd implements Transport {
     return this.peer.#inboxBytes > this.#hwm;
   }
 
+  get isClosed(): boolean {
+    return this.#inputEnded && this.#outputEnded;
+  }
+
   drained(): Promise<void> {
     if (!this.congested || this.#outputEnded) return Promise.resolve();
     return new Promise((resolve) => this.#drainWaiters.push(resolve));

@@ -43,6 +43,8 @@ export interface Transport extends AsyncIterable<Uint8Array[]> {
   abort(reason?: Error): void;
   /** Resolves when the stream is over in both directions. */
   readonly closed: Promise<CloseInfo>;
+  /** True once the stream is over (what {@link closed} resolves for), read synchronously. */
+  readonly isClosed: boolean;
 }
 
 /** gRPC status codes used by slim-ts. */

@@ -91,6 +91,11 @@ export interface H2ConnectionOptions extends H2LocalSettings {
   /** The connection is closed (socket gone). */
   onClose?: () => void;
   /**
+   * Server side: a request was refused before it became a stream (REFUSED_STREAM, or HTTP 431
+   * for a header list beyond our limit); `reason` says which limit.
+   */
+  onRefused?: (streamId: number, reason: string) => void;
+  /**
    * Server side: time allowed for the client preface and first SETTINGS.
    * @default 10 s
    */
@@ -443,6 +448,15 @@ export class H2Connection implements FrameHandler, StreamHost {
     for (const s of this.#streams.values()) s.onDrain?.();
   };
 
+  /** Tells the owner a request was refused; the owner's failure must not break our handling. */
+  #refused(streamId: number, reason: string): void {
+    try {
+      this.#options.onRefused?.(streamId, reason);
+    } catch {
+      // A broken observer is not the peer's problem.
+    }
+  }
+
   /** Hands an error to the owner's `onError`, which must not break our own handling. */
   #report(error: Error): void {
     try {
@@ -788,11 +802,16 @@ export class H2Connection implements FrameHandler, StreamHost {
     this.#lastPeerStream = streamId;
     if (this.state === "draining" || this.state === "closed") {
       this.sendRst(streamId, ErrorCode.REFUSED_STREAM);
+      this.#refused(streamId, "REFUSED_STREAM: the connection is closing (GOAWAY sent)");
       return;
     }
     if (this.#peerStreams >= this.#maxConcurrent) {
       this.#flood("refused streams");
       this.sendRst(streamId, ErrorCode.REFUSED_STREAM);
+      this.#refused(
+        streamId,
+        `REFUSED_STREAM: max_concurrent_streams (${this.#maxConcurrent}) streams already open`,
+      );
       return;
     }
     if (fields === undefined) {
@@ -803,6 +822,11 @@ export class H2Connection implements FrameHandler, StreamHost {
         this.peerMaxFrameSize,
       ));
       this.sendRst(streamId, ErrorCode.NO_ERROR);
+      this.#refused(
+        streamId,
+        `HTTP 431: request header list larger than max_header_list_size ` +
+          `(${this.#maxHeaderListSize} octets)`,
+      );
       return;
     }
     const malformed = checkRequest(fields);

@@ -13,6 +13,13 @@ export const CLIENT_PREFACE: Uint8Array = new TextEncoder().encode(
 /** Size of a frame header. */
 export const FRAME_HEADER_SIZE = 9;
 
+/**
+ * Smallest SETTINGS_MAX_HEADER_LIST_SIZE a server may announce and still let clients in: a gRPC
+ * request's headers take a few hundred octets, 1-2 KiB with a bearer token (sizes counted as
+ * RFC 9113 §6.5.2 does).
+ */
+export const MIN_HEADER_LIST_SIZE = 4096;
+
 /** Frame types (RFC 9113 §6). */
 export const FrameType = {
   DATA: 0x0,
