@@ -104,6 +104,17 @@ export interface AppOptions {
    * @default true
    */
   requireHeaderMac?: boolean;
+  /**
+   * Messages held while the link is down, sent once it is back; beyond it the oldest are dropped
+   * (slim-ts specific).
+   * @default 10000
+   */
+  reconnectQueueMessages?: number;
+  /**
+   * Bytes held while the link is down (slim-ts specific).
+   * @default 16 MiB
+   */
+  reconnectQueueBytes?: number;
   /** Creates the MLS state of sessions that use MLS. @default MLS on ts-mls (`lib/mls`) */
   mls?: MlsFactory;
   /**
@@ -208,6 +219,8 @@ export class App {
       backoff: options.backoff,
       connectTimeoutMs: options.connectTimeoutMs,
       requireHeaderMac: options.requireHeaderMac,
+      reconnectQueueMessages: options.reconnectQueueMessages,
+      reconnectQueueBytes: options.reconnectQueueBytes,
       logger,
       clock,
     }, (m) => {
@@ -234,7 +247,7 @@ export class App {
       await link.close();
       throw e;
     }
-    logger.info("app connected", { name: String(name), endpoint: options.endpoint });
+    logger.info("app connected", { name: String(name), endpoint: link.endpoint });
     return app;
   }
 

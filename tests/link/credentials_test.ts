@@ -3,6 +3,7 @@
  * dial errors, not in an app link's or a node client's logs, not in configuration errors.
  */
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
+import { App } from "../../lib/app/app.ts";
 import { ClientLink } from "../../lib/app/client_link.ts";
 import { FakeClock } from "../../lib/clock.ts";
 import { parseClientConfig, parseConfig } from "../../lib/config/mod.ts";
@@ -134,4 +135,28 @@ services:
     assert((e as Error).message.includes("proxy URL"), (e as Error).message);
     noSecret((e as Error).message);
   }
+});
+
+Deno.test("credentials - an app logs its endpoint without them", async () => {
+  const port = freePort();
+  const node = await SlimNode.start({
+    servers: [{ endpoint: `127.0.0.1:${port}` }],
+    logger: createLogger("node", { level: "off" }),
+    drainTimeoutMs: 200,
+  });
+  const log = logCapture();
+  const app = await App.connect({
+    name: "org/ns/creds",
+    endpoint: `http://user:${SECRET}@127.0.0.1:${port}`,
+    identity: { sharedSecret: "credentials-test-shared-secret-0123456789abcdef" },
+    logger: createLogger("app", { level: "debug", sink: log.sink }),
+  });
+  try {
+    assert(log.has("app connected", `endpoint=http://127.0.0.1:${port}`), log.lines.join("\n"));
+    for (const line of log.lines) noSecret(line);
+  } finally {
+    await app.close();
+    await node.stop();
+  }
+  for (const line of log.lines) noSecret(line);
 });
