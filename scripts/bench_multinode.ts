@@ -11,19 +11,9 @@
  */
 import { fileURLToPath } from "node:url";
 import { parseFlags } from "../lib/cli/args.ts";
-import { dialLink } from "../lib/link/dial.ts";
-import type { Link } from "../lib/link/link.ts";
 import { Name } from "../lib/names/name.ts";
-import type { DialedChannel } from "../lib/transport/grpc_client.ts";
-import {
-  decodeMessage,
-  encodeMessage,
-  makeMessage,
-  nameToProto,
-  SessionMessageType,
-  SessionType,
-} from "../lib/wire/codec.ts";
 import { freePort, startRealNode } from "../tests/peer/real_peer.ts";
+import { LoadClient } from "./bench/load_client.ts";
 
 const { flags } = parseFlags(Deno.args, {
   duration: { kind: "string" },
@@ -32,122 +22,7 @@ const { flags } = parseFlags(Deno.args, {
 const DURATION_MS = Number(flags.duration ?? 5) * 1000;
 const WARMUP_MS = 1000;
 const PAYLOAD = 100;
-
-/** An app-like raw connection. */
-class Client {
-  received = 0;
-  latencies: number[] | undefined;
-  onBatch: (() => void) | undefined;
-  readonly #acks = new Map<bigint, () => void>();
-
-  private constructor(readonly link: Link, readonly channel: DialedChannel) {
-    this.#pump();
-  }
-
-  static async connect(url: string): Promise<Client> {
-    const { link, channel } = await dialLink({
-      endpoint: url,
-      linkId: crypto.randomUUID(),
-      nodeId: "bench",
-    });
-    return new Client(link, channel);
-  }
-
-  async #pump(): Promise<void> {
-    try {
-      for await (const batch of this.link.batches()) {
-        for (const m of batch) {
-          if (m.length < 64) {
-            const ack = decodeMessage(m);
-            if (ack.messageType.case === "subscriptionAck") {
-              this.#acks.get(ack.messageType.value.subscriptionId)?.();
-            }
-            continue;
-          }
-          this.received++;
-          if (this.latencies) {
-            const dv = new DataView(m.buffer, m.byteOffset + m.length - 8, 8);
-            this.latencies.push(performance.now() - dv.getFloat64(0, true));
-          }
-        }
-        this.onBatch?.();
-      }
-    } catch {
-      // Torn down at the end.
-    }
-  }
-
-  async subscribe(name: Name): Promise<void> {
-    const id = BigInt(Math.floor(Math.random() * 2 ** 48)) + 1n;
-    const acked = new Promise<void>((r) => this.#acks.set(id, r));
-    const wire = nameToProto(name);
-    this.link.send(encodeMessage(makeMessage({
-      messageType: {
-        case: "subscribe",
-        value: {
-          header: { source: wire, destination: wire, identity: "bench", fanout: 1, ttl: 8 },
-          subscriptionId: id,
-        },
-      },
-    })));
-    await acked;
-  }
-
-  /** A signed publish whose payload tail (sequence, timestamp) is patched per send. */
-  template(destination: Name): Uint8Array {
-    const message = encodeMessage(makeMessage({
-      messageType: {
-        case: "publish",
-        value: {
-          header: {
-            source: nameToProto(Name.parse("bench/ns/src").withId(1n)),
-            destination: nameToProto(destination),
-            identity: "bench",
-            fanout: 1,
-            ttl: 8,
-          },
-          session: {
-            sessionType: SessionType.POINT_TO_POINT,
-            sessionMessageType: SessionMessageType.MSG,
-            sessionId: 1,
-            messageId: 1,
-          },
-          msg: {
-            contentType: {
-              case: "appPayload",
-              value: { payloadType: "bench", blob: new Uint8Array(PAYLOAD).fill(0x61) },
-            },
-          },
-        },
-      },
-    }));
-    let signed: Uint8Array | undefined;
-    const t = this.link.transport;
-    const reserve = t.reserve.bind(t);
-    t.reserve = (len: number) => signed = new Uint8Array(len);
-    this.link.send(message);
-    t.reserve = reserve;
-    return signed!;
-  }
-
-  send(template: Uint8Array, seq: number, count: number): void {
-    const t = this.link.transport;
-    for (let i = 0; i < count; i++) {
-      const buf = t.reserve(template.length);
-      buf.set(template);
-      const dv = new DataView(buf.buffer, buf.byteOffset + template.length - 16, 16);
-      dv.setUint32(0, seq + i, true);
-      dv.setFloat64(8, performance.now(), true);
-    }
-  }
-
-  async close(): Promise<void> {
-    let t: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([this.channel.close(), new Promise((r) => t = setTimeout(r, 500))]);
-    clearTimeout(t);
-    this.channel.destroy();
-  }
-}
+const SOURCE = Name.parse("bench/ns/src").withId(1n);
 
 interface Node {
   url: string;
@@ -184,7 +59,7 @@ ${clients}`,
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
     try {
-      await (await Client.connect(url)).close();
+      await (await LoadClient.connect(url)).close();
       break;
     } catch {
       await new Promise((r) => setTimeout(r, 100));
@@ -201,10 +76,10 @@ ${clients}`,
 }
 
 async function throughput(pubUrl: string, subUrl: string, dest: Name): Promise<number> {
-  const sub = await Client.connect(subUrl);
+  const sub = await LoadClient.connect(subUrl);
   await sub.subscribe(dest);
-  const pub = await Client.connect(pubUrl);
-  const template = pub.template(dest);
+  const pub = await LoadClient.connect(pubUrl);
+  const template = pub.template(SOURCE, dest, 1, PAYLOAD);
   let sent = 0, running = true;
   const step = () => {
     if (!running) return;
@@ -223,15 +98,17 @@ async function throughput(pubUrl: string, subUrl: string, dest: Name): Promise<n
   await new Promise((r) => setTimeout(r, DURATION_MS));
   const rate = (sub.received - r0) / ((performance.now() - t0) / 1000);
   running = false;
-  await Promise.all([pub.close(), sub.close()]);
+  // Publisher first, so nothing is still addressed to a subscriber that is gone.
+  await pub.close();
+  await sub.close();
   return rate;
 }
 
 async function latency(pubUrl: string, subUrl: string, dest: Name, rate: number) {
-  const sub = await Client.connect(subUrl);
+  const sub = await LoadClient.connect(subUrl);
   await sub.subscribe(dest);
-  const pub = await Client.connect(pubUrl);
-  const template = pub.template(dest);
+  const pub = await LoadClient.connect(pubUrl);
+  const template = pub.template(SOURCE, dest, 1, PAYLOAD);
   let seq = 0;
   const start = performance.now();
   const timer = setInterval(() => {
@@ -243,19 +120,23 @@ async function latency(pubUrl: string, subUrl: string, dest: Name, rate: number)
   await new Promise((r) => setTimeout(r, DURATION_MS));
   clearInterval(timer);
   const lat = sub.latencies.sort((a, b) => a - b);
-  await Promise.all([pub.close(), sub.close()]);
+  // Publisher first, so nothing is still addressed to a subscriber that is gone.
+  await pub.close();
+  await sub.close();
   const p = (q: number) => lat[Math.min(lat.length - 1, Math.floor(lat.length * q))].toFixed(2);
   return `p50 ${p(0.5)} ms  p90 ${p(0.9)} ms  p99 ${p(0.99)} ms`;
 }
 
 async function waitForRoute(pubUrl: string, subUrl: string, dest: Name): Promise<void> {
   // The subscriber's ack already waits for the peer's, so one probe is enough to check wiring.
-  const sub = await Client.connect(subUrl);
+  const sub = await LoadClient.connect(subUrl);
   await sub.subscribe(dest);
-  const pub = await Client.connect(pubUrl);
-  pub.send(pub.template(dest), 0, 1);
+  const pub = await LoadClient.connect(pubUrl);
+  pub.send(pub.template(SOURCE, dest, 1, PAYLOAD), 0, 1);
   for (let i = 0; i < 100 && sub.received === 0; i++) await new Promise((r) => setTimeout(r, 20));
-  await Promise.all([pub.close(), sub.close()]);
+  // Publisher first, so nothing is still addressed to a subscriber that is gone.
+  await pub.close();
+  await sub.close();
   if (sub.received === 0) throw new Error("no route across the nodes");
 }
 

@@ -20,19 +20,10 @@
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { Link } from "../lib/link/link.ts";
 import { Name } from "../lib/names/name.ts";
-import { type DialedChannel, dialGrpc } from "../lib/transport/grpc_client.ts";
-import {
-  decodeMessage,
-  encodeMessage,
-  makeMessage,
-  nameToProto,
-  SessionMessageType,
-  SessionType,
-} from "../lib/wire/codec.ts";
 import { parseFlags } from "../lib/cli/args.ts";
 import { freePort, startRealNode } from "../tests/peer/real_peer.ts";
+import { LoadClient } from "./bench/load_client.ts";
 
 const { flags } = parseFlags(Deno.args, {
   duration: { kind: "string" },
@@ -50,146 +41,6 @@ const DURATION_MS = Number(flags.duration ?? 5) * 1000;
 const WARMUP_MS = 1000;
 const PAYLOAD = Number(flags.payload ?? 100);
 const ONLY = flags.only ? new Set(String(flags.only).split(",")) : undefined;
-// A realistic identity token length (shared-secret tokens are 200-300 bytes).
-const IDENTITY = "org/ns/bench_AbCdEfGh:1795239484:OvFJSV2ho6bWq9XA:" + "x".repeat(120) +
-  ":UZCcu23olSLFzi_jKxOSPaalMqXmBM4GUvFQy62Frxw";
-
-// ------------------------------------------------------------------------------------------------
-// Load clients
-
-/** One app-like connection of the generator. */
-class LoadClient {
-  received = 0;
-  latencies: number[] | undefined;
-  onBatch: (() => void) | undefined;
-  readonly link: Link;
-  readonly channel: DialedChannel;
-  readonly #acks = new Map<bigint, () => void>();
-  readonly done: Promise<void>;
-
-  private constructor(link: Link, channel: DialedChannel) {
-    this.link = link;
-    this.channel = channel;
-    this.done = this.#pump();
-  }
-
-  static async connect(url: string): Promise<LoadClient> {
-    const channel = await dialGrpc({ endpoint: url });
-    const link = await Link.dial(channel.transport, {
-      linkId: crypto.randomUUID(),
-      nodeId: "bench",
-    });
-    return new LoadClient(link, channel);
-  }
-
-  async #pump(): Promise<void> {
-    try {
-      for await (const batch of this.link.batches()) {
-        for (const m of batch) {
-          if (m.length < 64) {
-            // Small frames are subscription acks; data frames carry the payload.
-            const ack = decodeMessage(m);
-            if (ack.messageType.case === "subscriptionAck") {
-              this.#acks.get(ack.messageType.value.subscriptionId)?.();
-            }
-            continue;
-          }
-          this.received++;
-          if (this.latencies) {
-            const dv = new DataView(m.buffer, m.byteOffset + m.length - 8, 8);
-            this.latencies.push(performance.now() - dv.getFloat64(0, true));
-          }
-        }
-        this.onBatch?.();
-      }
-    } catch {
-      // Torn down at the end of a scenario.
-    }
-  }
-
-  async subscribe(name: Name): Promise<void> {
-    const id = BigInt(Math.floor(Math.random() * 2 ** 48)) + 1n;
-    const acked = new Promise<void>((r) => this.#acks.set(id, r));
-    this.link.send(encodeMessage(makeMessage({
-      messageType: {
-        case: "subscribe",
-        value: {
-          header: {
-            source: nameToProto(name),
-            destination: nameToProto(name),
-            identity: IDENTITY,
-            fanout: 1,
-            ttl: 8,
-          },
-          subscriptionId: id,
-        },
-      },
-    })));
-    await acked;
-  }
-
-  /** A signed publish whose payload can be patched in place. */
-  template(source: Name, destination: Name, fanout: number): Uint8Array {
-    const message = encodeMessage(makeMessage({
-      messageType: {
-        case: "publish",
-        value: {
-          header: {
-            source: nameToProto(source),
-            destination: nameToProto(destination),
-            identity: IDENTITY,
-            fanout,
-            ttl: 8,
-            version: "2.0.0-alpha.8",
-          },
-          session: {
-            sessionType: SessionType.POINT_TO_POINT,
-            sessionMessageType: SessionMessageType.MSG,
-            sessionId: 1,
-            messageId: 1,
-          },
-          msg: {
-            contentType: {
-              case: "appPayload",
-              value: { payloadType: "bench", blob: new Uint8Array(PAYLOAD).fill(0x61) },
-            },
-          },
-        },
-      },
-    }));
-    // Sign once through the link (its output is the framed message); strip the gRPC prefix.
-    let signed: Uint8Array | undefined;
-    const t = this.link.transport;
-    const reserve = t.reserve.bind(t);
-    t.reserve = (len: number) => {
-      signed = new Uint8Array(len);
-      return signed;
-    };
-    this.link.send(message);
-    t.reserve = reserve;
-    return signed!;
-  }
-
-  /** Sends `count` copies of `template` with sequence numbers from `seq`. */
-  send(template: Uint8Array, seq: number, count: number): void {
-    const t = this.link.transport;
-    const len = template.length;
-    for (let i = 0; i < count; i++) {
-      const buf = t.reserve(len);
-      buf.set(template);
-      const dv = new DataView(buf.buffer, buf.byteOffset + len - 16, 16);
-      dv.setUint32(0, seq + i, true);
-      dv.setFloat64(8, performance.now(), true);
-    }
-  }
-
-  async close(): Promise<void> {
-    let t: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([this.channel.close(), new Promise((r) => t = setTimeout(r, 500))]);
-    clearTimeout(t);
-    this.channel.destroy();
-  }
-}
 
 // ------------------------------------------------------------------------------------------------
 // Nodes under test
@@ -304,7 +155,7 @@ async function throughput(
     pubs.push(pub);
     subs.push(group);
     templates.push(
-      pub.template(Name.parse(`bench/ns/src${p}`).withId(1n), dest, fanout > 1 ? 256 : 1),
+      pub.template(Name.parse(`bench/ns/src${p}`).withId(1n), dest, fanout > 1 ? 256 : 1, PAYLOAD),
     );
   }
   const sent = new Array(pairs).fill(0);
@@ -352,7 +203,7 @@ async function latency(target: Target, rate: number): Promise<Result> {
   const sub = await LoadClient.connect(target.url);
   const dest = Name.parse("bench/ns/latency").withId(1n);
   await sub.subscribe(dest);
-  const template = pub.template(Name.parse("bench/ns/src").withId(1n), dest, 1);
+  const template = pub.template(Name.parse("bench/ns/src").withId(1n), dest, 1, PAYLOAD);
   let seq = 0, running = true;
   const tick = 1; // ms
   const perTick = Math.max(1, Math.round(rate / 1000 * tick));
