@@ -2,7 +2,8 @@
  * Cross-node point-to-point load: a publisher on west, its subscriber on east, west peering with
  * east (`connection_type: peer`), against the same load through one node. Each node is its own
  * `deno run main.ts --config` process (or, with `--real-east`, east is the real SLIM node); the
- * load generator (this process) dials them as apps do, MAC'd links, 100-byte payloads.
+ * load generator (this process) dials them as apps do, MAC'd links, 100-byte payloads, a fresh
+ * identity token per message as shared-secret apps send.
  *
  * Prints msg/s with at most 1000 messages in flight, and latency percentiles at 1k msg/s.
  *
@@ -23,6 +24,8 @@ const DURATION_MS = Number(flags.duration ?? 5) * 1000;
 const WARMUP_MS = 1000;
 const PAYLOAD = 100;
 const SOURCE = Name.parse("bench/ns/src").withId(1n);
+/** Identity tokens a sender rotates through, so that consecutive headers differ. */
+const VARIANTS = 16;
 
 interface Node {
   url: string;
@@ -79,7 +82,7 @@ async function throughput(pubUrl: string, subUrl: string, dest: Name): Promise<n
   const sub = await LoadClient.connect(subUrl);
   await sub.subscribe(dest);
   const pub = await LoadClient.connect(pubUrl);
-  const template = pub.template(SOURCE, dest, 1, PAYLOAD);
+  const template = pub.template(SOURCE, dest, 1, PAYLOAD, VARIANTS);
   let sent = 0, running = true;
   const step = () => {
     if (!running) return;
@@ -108,7 +111,7 @@ async function latency(pubUrl: string, subUrl: string, dest: Name, rate: number)
   const sub = await LoadClient.connect(subUrl);
   await sub.subscribe(dest);
   const pub = await LoadClient.connect(pubUrl);
-  const template = pub.template(SOURCE, dest, 1, PAYLOAD);
+  const template = pub.template(SOURCE, dest, 1, PAYLOAD, VARIANTS);
   let seq = 0;
   const start = performance.now();
   const timer = setInterval(() => {
@@ -132,7 +135,7 @@ async function waitForRoute(pubUrl: string, subUrl: string, dest: Name): Promise
   const sub = await LoadClient.connect(subUrl);
   await sub.subscribe(dest);
   const pub = await LoadClient.connect(pubUrl);
-  pub.send(pub.template(SOURCE, dest, 1, PAYLOAD), 0, 1);
+  pub.send(pub.template(SOURCE, dest, 1, PAYLOAD, VARIANTS), 0, 1);
   for (let i = 0; i < 100 && sub.received === 0; i++) await new Promise((r) => setTimeout(r, 20));
   // Publisher first, so nothing is still addressed to a subscriber that is gone.
   await pub.close();

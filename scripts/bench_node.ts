@@ -4,9 +4,11 @@
  *
  * Both nodes run in their own process; the load generator (this process) dials them as apps do:
  * one HTTP/2 connection and one OpenChannel stream per client, X25519 link keys, every message
- * MAC'd (the nodes verify every MAC and sign every forward). Headers are constant per sender, so
- * the generator signs once and patches a sequence number and a send timestamp into the payload,
- * which the MAC does not cover.
+ * MAC'd (the nodes verify every MAC and sign every forward). By default consecutive publishes
+ * carry different identity tokens, as a shared-secret app mints one per message (`--identity
+ * fixed`: one token throughout, as a JWT app sends). The generator signs a few such headers up
+ * front and patches a sequence number and a send timestamp into the payload, which the MAC does
+ * not cover.
  *
  * Scenarios (100-byte payloads): point-to-point with at most 1000 messages in flight and open
  * loop (only HTTP/2 flow control limits the sender), 4 pairs, fan-out 1 → 10, and fixed-rate
@@ -14,6 +16,7 @@
  * and the ratio ours / real.
  *
  * Usage: deno task bench [--duration SECONDS] [--only p2p,pairs,fanout,latency] [--json FILE]
+ *        [--identity fresh|fixed] [--payload BYTES]
  *        [--ours-bin dist/slim] (measure the single binary instead of `deno run main.ts`)
  * @module
  */
@@ -23,7 +26,8 @@ import { fileURLToPath } from "node:url";
 import { Name } from "../lib/names/name.ts";
 import { parseFlags } from "../lib/cli/args.ts";
 import { freePort, startRealNode } from "../tests/peer/real_peer.ts";
-import { LoadClient } from "./bench/load_client.ts";
+import { LoadClient, type Template } from "./bench/load_client.ts";
+import { UsageError } from "../lib/errors.ts";
 
 const { flags } = parseFlags(Deno.args, {
   duration: { kind: "string" },
@@ -36,11 +40,18 @@ const { flags } = parseFlags(Deno.args, {
   // Start this slim-ts executable (e.g. the Bun-built dist/slim) instead of `deno run main.ts`.
   "ours-bin": { kind: "string" },
   "skip-real": { kind: "boolean" },
+  identity: { kind: "string" },
 });
 const DURATION_MS = Number(flags.duration ?? 5) * 1000;
 const WARMUP_MS = 1000;
 const PAYLOAD = Number(flags.payload ?? 100);
 const ONLY = flags.only ? new Set(String(flags.only).split(",")) : undefined;
+const IDENTITY = String(flags.identity ?? "fresh");
+if (IDENTITY !== "fresh" && IDENTITY !== "fixed") {
+  throw new UsageError(`--identity must be fresh or fixed, not ${JSON.stringify(IDENTITY)}`);
+}
+/** Distinct identity tokens a sender rotates through (see the module comment). */
+const VARIANTS = IDENTITY === "fresh" ? 16 : 1;
 
 // ------------------------------------------------------------------------------------------------
 // Nodes under test
@@ -142,7 +153,7 @@ async function throughput(
 ): Promise<Result> {
   const pubs: LoadClient[] = [];
   const subs: LoadClient[][] = [];
-  const templates: Uint8Array[] = [];
+  const templates: Template[] = [];
   for (let p = 0; p < pairs; p++) {
     const pub = await LoadClient.connect(target.url);
     const group: LoadClient[] = [];
@@ -155,7 +166,13 @@ async function throughput(
     pubs.push(pub);
     subs.push(group);
     templates.push(
-      pub.template(Name.parse(`bench/ns/src${p}`).withId(1n), dest, fanout > 1 ? 256 : 1, PAYLOAD),
+      pub.template(
+        Name.parse(`bench/ns/src${p}`).withId(1n),
+        dest,
+        fanout > 1 ? 256 : 1,
+        PAYLOAD,
+        VARIANTS,
+      ),
     );
   }
   const sent = new Array(pairs).fill(0);
@@ -187,8 +204,11 @@ async function throughput(
   running = false;
   const secs = (t1 - t0) / 1000;
   const msgs = r1 - r0;
+  // Publishers first, so that an open loop's backlog drains into its subscribers.
   await new Promise((r) => setTimeout(r, 500));
-  await Promise.all([...pubs, ...subs.flat()].map((c) => c.close()));
+  await Promise.all(pubs.map((c) => c.close()));
+  await new Promise((r) => setTimeout(r, 200));
+  await Promise.all(subs.flat().map((c) => c.close()));
   return {
     scenario: label,
     target: target.name,
@@ -203,7 +223,7 @@ async function latency(target: Target, rate: number): Promise<Result> {
   const sub = await LoadClient.connect(target.url);
   const dest = Name.parse("bench/ns/latency").withId(1n);
   await sub.subscribe(dest);
-  const template = pub.template(Name.parse("bench/ns/src").withId(1n), dest, 1, PAYLOAD);
+  const template = pub.template(Name.parse("bench/ns/src").withId(1n), dest, 1, PAYLOAD, VARIANTS);
   let seq = 0, running = true;
   const tick = 1; // ms
   const perTick = Math.max(1, Math.round(rate / 1000 * tick));
@@ -252,6 +272,7 @@ const scenarios: { key: string; run: (t: Target) => Promise<Result> }[] = [
 const results: Result[] = [];
 console.log(
   `slim-ts node vs real SLIM node (strict, npm bindings), payload ${PAYLOAD} B, ` +
+    `${IDENTITY} identity tokens, ` +
     `${DURATION_MS / 1000} s per point after ${WARMUP_MS / 1000} s warm-up`,
 );
 for (const s of scenarios) {

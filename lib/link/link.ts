@@ -219,7 +219,7 @@ export class Link {
     const mac = this.mac;
     const buf = this.transport.reserve(v.forwardSize(v.ttl, -1, mac !== undefined));
     const macAt = v.writeForward(buf, 0, v.ttl, -1, mac !== undefined);
-    if (mac) v.signForward(mac.linkId, mac.hmac, v.ttl, buf, macAt);
+    if (mac) v.signForward(mac.linkId, mac.outgoing, v.ttl, buf, macAt);
   }
 
   /**
@@ -234,7 +234,7 @@ export class Link {
     const mac = this.mac;
     if (!mac) return undefined;
     if (!v.hasMac) return "missing SLIM header integrity tag";
-    return v.verifyMac(mac.linkId, mac.hmac, mac.tag)
+    return v.verifyMac(mac.linkId, mac.incoming, mac.tag)
       ? undefined
       : "SLIM header integrity tag mismatch";
   }

@@ -50,16 +50,24 @@ export function connectionTypeOf(category: ConnectionCategory): LinkConnectionTy
   }
 }
 
-/** The per-link MAC key, with the link id bytes the preimage starts with. */
+/**
+ * The per-link MAC key, with the link id bytes the preimage starts with. Received and sent headers
+ * get one keyed instance each so that each direction's prefix memo follows its own stream of
+ * headers.
+ */
 export class LinkMac {
   readonly linkId: Uint8Array;
-  readonly hmac: HmacSha256;
+  /** Verifies the MACs of headers received on the link. */
+  readonly incoming: HmacSha256;
+  /** Computes the MACs of headers sent on the link. */
+  readonly outgoing: HmacSha256;
   /** Scratch for computed tags. */
   readonly tag: Uint8Array = new Uint8Array(32);
 
   constructor(linkId: string, key: Uint8Array) {
     this.linkId = encoder.encode(linkId);
-    this.hmac = new HmacSha256(key);
+    this.incoming = new HmacSha256(key);
+    this.outgoing = new HmacSha256(key);
   }
 }
 

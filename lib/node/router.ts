@@ -274,7 +274,7 @@ export class Router {
         this.#drop(link, "missing SLIM header integrity tag");
         return false;
       }
-      if (!view.verifyMac(mac.linkId, mac.hmac, mac.tag)) {
+      if (!view.verifyMac(mac.linkId, mac.incoming, mac.tag)) {
         this.#drop(link, "SLIM header integrity tag mismatch");
         return false;
       }
@@ -335,7 +335,7 @@ export class Router {
       }
       const buf = out.transport.reserve(size);
       const macAt = view.writeForward(buf, 0, ttl, incoming, mac !== undefined);
-      if (mac) view.signForward(mac.linkId, mac.hmac, ttl, buf, macAt);
+      if (mac) view.signForward(mac.linkId, mac.outgoing, ttl, buf, macAt);
       if (out.transport.congested) this.#found.add(out);
       written++;
     }
@@ -451,7 +451,7 @@ export class Router {
     const size = view.forwardSize(ttl, -1, out.mac !== undefined);
     const bytes = new Uint8Array(size);
     const macAt = view.writeForward(bytes, 0, ttl, -1, out.mac !== undefined);
-    if (out.mac) view.signForward(out.mac.linkId, out.mac.hmac, ttl, bytes, macAt);
+    if (out.mac) view.signForward(out.mac.linkId, out.mac.outgoing, ttl, bytes, macAt);
     const buf = view.buf;
     return this.forwards.send({
       out,

@@ -492,8 +492,8 @@ export class MessageView {
       for (let i = 0; i < 6; i += 2) {
         const s = n.str[i], e = n.str[i + 1];
         p = writeU32(out, p, e - s);
-        out.set(b.subarray(s, e), p);
-        p += e - s;
+        // Name components are short: a loop beats creating a subarray view for set().
+        for (let j = s; j < e; j++) out[p++] = b[j];
       }
     } else out[p++] = 0;
     return p;

@@ -17,9 +17,21 @@ import {
   SessionType,
 } from "../../lib/wire/codec.ts";
 
-/** A realistic identity token length (shared-secret tokens are 200-300 bytes). */
-const IDENTITY = "org/ns/bench_AbCdEfGh:1795239484:OvFJSV2ho6bWq9XA:" + "x".repeat(120) +
-  ":UZCcu23olSLFzi_jKxOSPaalMqXmBM4GUvFQy62Frxw";
+/**
+ * An identity token shaped like a shared-secret app's (`id:ts:nonce:claims:mac`, 200-300 bytes).
+ * Real apps mint one per message, so `nonce` varies; a JWT app sends the same token every time.
+ */
+function identity(nonce: number): string {
+  return `org/ns/bench_AbCdEfGh:1795239484:${String(nonce).padStart(16, "0")}:` +
+    "x".repeat(120) + ":UZCcu23olSLFzi_jKxOSPaalMqXmBM4GUvFQy62Frxw";
+}
+const IDENTITY = identity(0);
+
+/**
+ * Signed publishes that differ only in their identity token's nonce. The generator rotates through
+ * them so that consecutive headers differ as a shared-secret app's do, without signing per message.
+ */
+export type Template = Uint8Array[];
 
 /** One app-like connection of the generator. */
 export class LoadClient {
@@ -95,10 +107,31 @@ export class LoadClient {
   }
 
   /**
-   * A signed publish of `payload` bytes whose tail (sequence number, send time) is patched in
-   * place by {@link send}: the link's MAC does not cover the payload.
+   * `variants` signed publishes of `payload` bytes, each with its own identity token (1: the same
+   * token every time, as a JWT app sends). {@link send} patches their tail (sequence number, send
+   * time) in place: the link's MAC does not cover the payload.
    */
-  template(source: Name, destination: Name, fanout: number, payload: number): Uint8Array {
+  template(
+    source: Name,
+    destination: Name,
+    fanout: number,
+    payload: number,
+    variants: number,
+  ): Template {
+    const out: Template = [];
+    for (let v = 0; v < variants; v++) {
+      out.push(this.#signedPublish(source, destination, fanout, payload, identity(v)));
+    }
+    return out;
+  }
+
+  #signedPublish(
+    source: Name,
+    destination: Name,
+    fanout: number,
+    payload: number,
+    token: string,
+  ): Uint8Array {
     const message = encodeMessage(makeMessage({
       messageType: {
         case: "publish",
@@ -106,7 +139,7 @@ export class LoadClient {
           header: {
             source: nameToProto(source),
             destination: nameToProto(destination),
-            identity: IDENTITY,
+            identity: token,
             fanout,
             ttl: 8,
             version: "2.0.0-alpha.8",
@@ -139,13 +172,13 @@ export class LoadClient {
     return signed!;
   }
 
-  /** Sends `count` copies of `template` with sequence numbers from `seq`. */
-  send(template: Uint8Array, seq: number, count: number): void {
+  /** Sends `count` publishes from `template` with sequence numbers from `seq`. */
+  send(template: Template, seq: number, count: number): void {
     const t = this.link.transport;
-    const len = template.length;
+    const len = template[0].length;
     for (let i = 0; i < count; i++) {
       const buf = t.reserve(len);
-      buf.set(template);
+      buf.set(template[(seq + i) % template.length]);
       const dv = new DataView(buf.buffer, buf.byteOffset + len - 16, 16);
       dv.setUint32(0, seq + i, true);
       dv.setFloat64(8, performance.now(), true);

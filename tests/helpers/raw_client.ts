@@ -95,7 +95,7 @@ export class RawClient {
     const body = message.messageType.value as { header?: { headerMac?: Uint8Array } };
     body.header!.headerMac = new Uint8Array(32);
     const tag = new Uint8Array(32);
-    new MessageView().parse(encodeMessage(message)).macOf(mac.linkId, mac.hmac, tag, 0);
+    new MessageView().parse(encodeMessage(message)).macOf(mac.linkId, mac.outgoing, tag, 0);
     body.header!.headerMac = tag;
     this.channel.transport.send(encodeMessage(message));
   }

@@ -137,3 +137,38 @@ Deno.test("hmac-sha256 - equalBytes compares ranges", () => {
   assert.equal(equalBytes(a, 1, b, 1, 4), false);
   assert.equal(equalBytes(a, 0, b, 0, 0), true);
 });
+
+Deno.test("hmac-sha256 - the prefix memo never changes a tag, whatever the message order", () => {
+  // Messages that share 0..n leading blocks with the previous one, shrink, grow past the memo
+  // limit, and differ only in their last byte: every tag must still equal noble's.
+  const rand = prng(77);
+  const key = randomBytes(rand, 32);
+  const mine = new HmacSha256(key), external = new HmacSha256(key);
+  const base = randomBytes(rand, 3000);
+  const lengths = [420, 420, 64, 128, 0, 63, 65, 419, 2047, 2048, 2049, 2200, 3000, 130, 420];
+  for (let round = 0; round < 400; round++) {
+    const len = round < lengths.length ? lengths[round] : Math.floor(rand() * 700);
+    const data = base.slice(0, len);
+    // Change one byte somewhere (or nothing) so that the shared prefix varies.
+    const pick = rand();
+    if (len > 0 && pick < 0.7) data[Math.floor(rand() * len)] ^= 1 + Math.floor(rand() * 254);
+    const expected = toHex(hmac(sha256, key, data));
+    assert.equal(toHex(mine.mac(data)), expected, `round ${round}, ${len} B`);
+    // The same through a caller's buffer (the memo is then compared byte by byte).
+    const buf = new Uint8Array(len + HMAC_PADDING_ROOM);
+    buf.set(data);
+    const out = new Uint8Array(32);
+    external.macInPlace(buf, len, out, 0);
+    assert.equal(toHex(out), expected, `round ${round}, ${len} B, caller's buffer`);
+  }
+});
+
+Deno.test("hmac-sha256 - two instances with one key keep separate memos", () => {
+  const key = text("m".repeat(32));
+  const a = new HmacSha256(key), b = new HmacSha256(key);
+  const x = text("x".repeat(300)), y = text("y".repeat(300));
+  for (let i = 0; i < 3; i++) {
+    assert.equal(toHex(a.mac(x)), toHex(hmac(sha256, key, x)));
+    assert.equal(toHex(b.mac(y)), toHex(hmac(sha256, key, y)));
+  }
+});

@@ -81,8 +81,8 @@ Deno.test("negotiation - agreeLinkKey gives both ends the vector key", () => {
     true,
   );
   assert.ok(alice instanceof LinkMac && bob instanceof LinkMac);
-  assert.equal(toHex(alice.hmac.mac(probe)), tagWith(LINK_KEY));
-  assert.equal(toHex(bob.hmac.mac(probe)), tagWith(LINK_KEY));
+  assert.equal(toHex(alice.outgoing.mac(probe)), tagWith(LINK_KEY));
+  assert.equal(toHex(bob.outgoing.mac(probe)), tagWith(LINK_KEY));
   assert.equal(new TextDecoder().decode(alice.linkId), LINK_ID);
   assert.equal(alice.tag.length, 32);
   // Fresh ephemeral keys agree with each other too.
@@ -91,8 +91,8 @@ Deno.test("negotiation - agreeLinkKey gives both ends the vector key", () => {
   assert.notEqual(toHex(a.privateKey), toHex(b.privateKey));
   const ka = agreeLinkKey(a, b.publicKey, "l", true)!;
   const kb = agreeLinkKey(b, a.publicKey, "l", false)!;
-  assert.equal(toHex(ka.hmac.mac(probe)), toHex(kb.hmac.mac(probe)));
-  assert.notEqual(toHex(ka.hmac.mac(probe)), tagWith(LINK_KEY));
+  assert.equal(toHex(ka.outgoing.mac(probe)), toHex(kb.outgoing.mac(probe)));
+  assert.notEqual(toHex(ka.outgoing.mac(probe)), tagWith(LINK_KEY));
 });
 
 Deno.test("negotiation - empty peer key: no MAC when not required, LinkError when required", () => {
