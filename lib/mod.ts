@@ -34,7 +34,8 @@ export {
   SlimNode,
   type StaticPeerOptions,
 } from "./node/node.ts";
-export type { Router } from "./node/router.ts";
+export type { CongestionLimits } from "./node/congestion.ts";
+export type { ForwardToLimits } from "./node/forward_to.ts";
 export type {
   NodeClient,
   NodeClientEvent,
@@ -77,7 +78,7 @@ export type {
   StaticJwtIdentityOptions,
 } from "./identity/jwt.ts";
 export type { Claims } from "./identity/claims.ts";
-export type { JsonWebKeySet, JwtKeyConfig, KeyData } from "./identity/jwt_keys.ts";
+export type { JsonWebKeySet, Jwk, JwtKeyConfig, KeyData } from "./identity/jwt_keys.ts";
 export { parseSpireBundle, type SpireTrustBundle } from "./identity/spire_bundle.ts";
 export { SigningKey, VerifyKeyCache } from "./identity/signing_key.ts";
 export { P256Verifier, type P256VerifierOptions } from "./identity/p256_verifier.ts";

@@ -55,7 +55,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseFlags } from "../lib/cli/args.ts";
 import { createLogger } from "../lib/log.ts";
-import { SlimNode } from "../lib/node/node.ts";
+import { routerOf, SlimNode } from "../lib/node/node.ts";
 import { ensurePeerInstalled, startRealNode } from "../tests/peer/real_peer.ts";
 
 const { flags } = parseFlags(Deno.args, {
@@ -575,7 +575,7 @@ try {
       return (u.user + u.system) / 1000;
     };
     nodeReceived = () =>
-      node.router.links().reduce((a, l) => a + (node.router.stats(l)?.received ?? 0), 0);
+      routerOf(node).links().reduce((a, l) => a + (routerOf(node).stats(l)?.received ?? 0), 0);
   } else {
     const node = await startRealNode({ strict: true, rustLog: "warn" });
     url = node.url;

@@ -43,10 +43,18 @@ export const JWT_ALGORITHMS: readonly JwtAlgorithm[] = [
   "EdDSA",
 ];
 
+/** A JSON Web Key (RFC 7517): the Web Crypto API's members, `kid`, and any others. */
+export interface Jwk extends JsonWebKey {
+  /** Key id, matched against a JWT's `kid` header. */
+  kid?: string;
+  /** Other members (`x5c`, `x5t`, ...), kept as they are. */
+  [member: string]: unknown;
+}
+
 /** A JSON Web Key Set. */
 export interface JsonWebKeySet {
   /** The keys (RFC 7517 §5). */
-  keys: JWK[];
+  keys: Jwk[];
 }
 
 /** Where key text comes from: inline, or a file read at load time. */

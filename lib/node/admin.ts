@@ -19,6 +19,7 @@ import { TransportError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { formatId } from "../names/name.ts";
 import type { SlimNode } from "./node.ts";
+import { routerOf } from "./node.ts";
 
 /** The admin routes for `nodes` (one per configured service). */
 export function adminApp(nodes: SlimNode[]): Hono {
@@ -26,8 +27,8 @@ export function adminApp(nodes: SlimNode[]): Hono {
   app.get("/healthz", (c) => c.text("ok\n"));
   app.get("/connections", (c) =>
     c.json(nodes.flatMap((node) =>
-      node.router.links().map((l) => {
-        const s = node.router.stats(l);
+      routerOf(node).links().map((l) => {
+        const s = routerOf(node).stats(l);
         return {
           node: node.nodeId,
           connection: l.index,
@@ -48,7 +49,7 @@ export function adminApp(nodes: SlimNode[]): Hono {
     )));
   app.get("/routes", (c) =>
     c.json(nodes.flatMap((node) =>
-      node.router.table.list().map((r) => ({
+      routerOf(node).table.list().map((r) => ({
         node: node.nodeId,
         name: r.name,
         id: formatId(r.id),
@@ -70,9 +71,9 @@ export function adminApp(nodes: SlimNode[]): Hono {
     ];
     for (const node of nodes) {
       const id = `node="${node.nodeId}"`;
-      const { received, forwarded, dropped } = node.router.totals();
-      lines.push(`slim_connections{${id}} ${node.router.links().length}`);
-      lines.push(`slim_routes{${id}} ${node.router.table.size}`);
+      const { received, forwarded, dropped } = routerOf(node).totals();
+      lines.push(`slim_connections{${id}} ${routerOf(node).links().length}`);
+      lines.push(`slim_routes{${id}} ${routerOf(node).table.size}`);
       lines.push(`slim_messages_received_total{${id}} ${received}`);
       lines.push(`slim_messages_forwarded_total{${id}} ${forwarded}`);
       for (const [reason, n] of dropped) {

@@ -34,19 +34,19 @@ export interface NodeServerOptions {
   endpoint: string;
   /** TLS material; absent for `tls.insecure: true`. */
   tls?: ServerTls;
-  /** @default 4 MiB (SLIM YAML `max_frame_size`, MiB; also the largest message accepted) */
+  /** Largest frame, and so largest message, accepted. @default 4 MiB (SLIM YAML `max_frame_size`, MiB) */
   maxMessageSize?: number;
   /** At least 1. @default 100 (SLIM YAML `max_concurrent_streams`) */
   maxConcurrentStreams?: number;
   /** At least 4096. @default 16 KiB (SLIM YAML `max_header_list_size`) */
   maxHeaderListSize?: number;
-  /** @default 120 s (SLIM YAML `keepalive.time`) */
+  /** Idle time before an HTTP/2 keepalive ping. @default 120 s (SLIM YAML `keepalive.time`) */
   keepaliveTimeMs?: number;
-  /** @default 20 s (SLIM YAML `keepalive.timeout`) */
+  /** How long a ping may go unanswered. @default 20 s (SLIM YAML `keepalive.timeout`) */
   keepaliveTimeoutMs?: number;
-  /** @default 2 h (SLIM YAML `keepalive.max_connection_age`) */
+  /** Connections older than this are asked to go away. @default 2 h (SLIM YAML `keepalive.max_connection_age`) */
   maxConnectionAgeMs?: number;
-  /** @default true (SLIM YAML `require_header_mac`) */
+  /** Refuse messages without a valid link MAC. @default true (SLIM YAML `require_header_mac`) */
   requireHeaderMac?: boolean;
   /** At least 1. @default 5000 (SLIM YAML `negotiation_timeout_secs`) */
   negotiationTimeoutMs?: number;
@@ -72,8 +72,9 @@ export interface StaticPeerOptions {
  * {@link ForwardToLimits}) are slim-ts specific and have no SLIM YAML key.
  */
 export interface NodeOptions extends CongestionLimits, ForwardToLimits {
-  /** @default `node-<uuid>` (SLIM YAML `services.<id>.node_id`) */
+  /** This node's id in links and logs. @default `node-<uuid>` (SLIM YAML `services.<id>.node_id`) */
   nodeId?: string;
+  /** Data-plane listeners (SLIM YAML `dataplane.servers`). */
   servers: NodeServerOptions[];
   /** Nodes to dial (SLIM YAML `dataplane.clients`). @default [] */
   clients?: NodeClientOptions[];
@@ -89,8 +90,9 @@ export interface NodeOptions extends CongestionLimits, ForwardToLimits {
    * dialled by the replica with the smaller node id.
    */
   peers?: StaticPeerOptions[];
+  /** Where the node logs. @default a logger at `info` on standard error */
   logger?: Logger;
-  /** @default 10 s (SLIM YAML `runtime.drain_timeout`) */
+  /** How long {@link SlimNode.stop} lets streams end. @default 10 s (SLIM YAML `runtime.drain_timeout`) */
   drainTimeoutMs?: number;
   /** Timers of redials, acknowledgement and congestion waits. @default the system clock */
   clock?: Clock;
@@ -98,19 +100,25 @@ export interface NodeOptions extends CongestionLimits, ForwardToLimits {
 
 /** A bound listener. */
 export interface NodeAddress {
+  /** The configured endpoint. */
   endpoint: string;
+  /** Bound host ("" for Unix sockets). */
   host: string;
   /** Bound port (0 for Unix sockets). */
   port: number;
   /** Socket path for `unix://` endpoints. */
   path?: string;
+  /** Whether the listener serves TLS. */
   tls: boolean;
 }
 
 /** Where a server listens: TCP host and port, or a Unix socket path. */
 export interface ListenAddress {
+  /** Host or IP literal ("" for Unix sockets). */
   host: string;
+  /** TCP port (0: any free port, or a Unix socket). */
   port: number;
+  /** Socket path of a `unix://` endpoint. */
   path?: string;
 }
 
@@ -131,12 +139,25 @@ export function parseListenAddress(endpoint: string): ListenAddress {
   return { host: m[1], port };
 }
 
+/**
+ * Each running node's router. The router is internal (its types are not part of `lib/mod.ts`);
+ * the admin API and the tests reach it through {@link routerOf}.
+ */
+const routers = new WeakMap<SlimNode, Router>();
+
+/** The router of `node`: links, subscriptions and counters. Internal to slim-ts. */
+export function routerOf(node: SlimNode): Router {
+  return routers.get(node)!;
+}
+
 /** A running node. */
 export class SlimNode {
+  /** This node's id (configured, or generated). */
   readonly nodeId: string;
   /** Replica group ("" when none). */
   readonly deploymentName: string;
-  readonly router: Router;
+  readonly #router: Router;
+  /** Bound listeners, in configuration order. */
   readonly addresses: NodeAddress[] = [];
   /** Outgoing connections: configured clients, then the static peers this node dials. */
   readonly clients: NodeClient[] = [];
@@ -152,7 +173,7 @@ export class SlimNode {
     this.deploymentName = options.deploymentName ?? "";
     this.#log = options.logger ?? createLogger("slim");
     const mesh = options.peers !== undefined;
-    this.router = new Router({
+    this.#router = new Router({
       logger: this.#log.child("router"),
       peerTopology: mesh ? FULL_MESH : STANDALONE,
       relayPeerPublishes: !mesh,
@@ -162,9 +183,10 @@ export class SlimNode {
       maxPendingForwards: options.maxPendingForwards,
       maxForwardedSubscriptions: options.maxForwardedSubscriptions,
     });
+    routers.set(this, this.#router);
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
     const ctx = {
-      router: this.router,
+      router: this.#router,
       nodeId: this.nodeId,
       deploymentName: this.deploymentName,
       logger: this.#log.child("client"),
@@ -291,7 +313,7 @@ export class SlimNode {
       await closeQuietly(transport, GrpcStatus.PERMISSION_DENIED, refusal);
       return;
     }
-    const index = this.router.attach(link);
+    const index = this.#router.attach(link);
     log.info("connection established", {
       peer: link.remote,
       link_id: link.linkId,
@@ -303,7 +325,7 @@ export class SlimNode {
     });
     let status: number = GrpcStatus.OK, message = "";
     try {
-      await this.router.run(link);
+      await this.#router.run(link);
       log.info("connection closed by peer", {
         peer: link.remote,
         link_id: link.linkId,
@@ -319,7 +341,7 @@ export class SlimNode {
           conn: index,
           reason: err.message,
         });
-        this.router.detach(link);
+        this.#router.detach(link);
         transport.abort();
         return;
       }
@@ -336,7 +358,7 @@ export class SlimNode {
         reason: err.message,
       });
     } finally {
-      const removed = this.router.detach(link);
+      const removed = this.#router.detach(link);
       if (removed > 0) log.debug("removed subscriptions", { conn: index, count: removed });
     }
     await closeQuietly(transport, status, message);
@@ -363,7 +385,7 @@ export class SlimNode {
   }
 
   async #drain(): Promise<void> {
-    this.router.peers.withdrawAll();
+    this.#router.peers.withdrawAll();
     for (const s of this.#servers) s.stopAccepting();
     await Promise.all(this.clients.map((c) => c.stop()));
     for (const t of this.#transports) t.close(GrpcStatus.OK).catch(() => {});

@@ -40,13 +40,13 @@ export interface NodeClientOptions {
    * expire (SLIM YAML `auth` of type `jwt` or `static_jwt`).
    */
   credentials?: () => Promise<Record<string, string>>;
-  /** @default 10 s (SLIM YAML `connect_timeout`) */
+  /** Time allowed for one dial and negotiation. @default 10 s (SLIM YAML `connect_timeout`) */
   connectTimeoutMs?: number;
   /** Redial delays. @default exponential 1 ms, 100 ms, then 1 s, unlimited (SLIM YAML `backoff`) */
   backoff?: BackoffConfig;
   /** Link id, reused on every redial. @default a random UUID (SLIM YAML `link_id`) */
   linkId?: string;
-  /** @default true (SLIM YAML `require_header_mac`) */
+  /** Refuse messages without a valid link MAC. @default true (SLIM YAML `require_header_mac`) */
   requireHeaderMac?: boolean;
   /**
    * What the link is to the other node: `edge` (it treats us like an app), `peer` (replica or
@@ -57,7 +57,7 @@ export interface NodeClientOptions {
   connectionType?: "edge" | "peer" | "remote";
   /** HTTP/2 keepalive ping interval; 0 disables. @default 0 (SLIM YAML `keepalive.http2_keepalive`) */
   keepaliveMs?: number;
-  /** @default 10 s (SLIM YAML `keepalive.timeout`) */
+  /** How long a ping may go unanswered. @default 10 s (SLIM YAML `keepalive.timeout`) */
   keepaliveTimeoutMs?: number;
   /** Largest message accepted. @default 4 MiB */
   maxMessageSize?: number;
@@ -86,7 +86,9 @@ export interface NodeClientContext {
 export class NodeClient {
   /** The endpoint, without credentials (for messages and logs). */
   readonly endpoint: string;
+  /** The link id, the same on every redial. */
   readonly linkId: string;
+  /** What the link is to the other node (see {@link NodeClientOptions.connectionType}). */
   readonly connectionType: "edge" | "peer" | "remote";
   readonly #options: NodeClientOptions;
   readonly #ctx: NodeClientContext;
@@ -103,6 +105,7 @@ export class NodeClient {
   #retries = 0;
   #stopping: Promise<void> | undefined;
 
+  /** Created by the node for each `dataplane.clients` entry and dialled peer. */
   constructor(options: NodeClientOptions, ctx: NodeClientContext) {
     this.#options = options;
     this.#ctx = ctx;
@@ -118,9 +121,13 @@ export class NodeClient {
     return this.#state;
   }
 
-  /** The current (or suspended) link, if one was ever established. */
-  get link(): Link | undefined {
-    return this.#link;
+  /**
+   * The router's connection index of the current (or suspended) link, the number that
+   * `incoming_conn` and `forward_to` carry; undefined while no link is attached.
+   */
+  get connection(): number | undefined {
+    const index = this.#link?.index ?? -1;
+    return index >= 0 ? index : undefined;
   }
 
   /** Subscribes to state changes; returns the function that unsubscribes. */

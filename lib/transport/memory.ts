@@ -12,7 +12,7 @@ import type { CloseInfo, Transport } from "./transport.ts";
 
 /** Options of {@link memoryPair}. */
 export interface MemoryPairOptions {
-  /** @default 4 MiB */
+  /** Largest message accepted. @default 4 MiB */
   maxMessageSize?: number;
   /** Queued bytes above which the sender reports congestion. @default 4 MiB */
   highWaterMark?: number;

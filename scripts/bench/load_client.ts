@@ -178,7 +178,8 @@ export class LoadClient {
     const len = template[0].length;
     for (let i = 0; i < count; i++) {
       const buf = t.reserve(len);
-      buf.set(template[(seq + i) % template.length]);
+      // seq may be fractional (fan-out windows count deliveries / subscribers).
+      buf.set(template[Math.floor(seq + i) % template.length]);
       const dv = new DataView(buf.buffer, buf.byteOffset + len - 16, 16);
       dv.setUint32(0, seq + i, true);
       dv.setFloat64(8, performance.now(), true);

@@ -9,7 +9,7 @@ import { ClientLink, type LinkEvent } from "../../lib/app/client_link.ts";
 import { FakeClock } from "../../lib/clock.ts";
 import { createLogger } from "../../lib/log.ts";
 import { Name } from "../../lib/names/name.ts";
-import { SlimNode } from "../../lib/node/node.ts";
+import { routerOf, SlimNode } from "../../lib/node/node.ts";
 import { encodeMessage } from "../../lib/wire/codec.ts";
 import { logCapture, publishMessage, RawClient } from "../helpers/raw_client.ts";
 import { freePort } from "../peer/real_peer.ts";
@@ -51,7 +51,7 @@ Deno.test("app - reconnects after the node restarts, same link id, subscriptions
   const alice = await mk("org/ns/alice");
   const bob = await mk("org/ns/bob");
   try {
-    const linksBefore = node.router.links().map((l) => l.linkId).sort();
+    const linksBefore = routerOf(node).links().map((l) => l.linkId).sort();
     const aliceDown = nextEvent(alice, "disconnected");
     const bobDown = nextEvent(bob, "disconnected");
     await node.stop();
@@ -60,9 +60,9 @@ Deno.test("app - reconnects after the node restarts, same link id, subscriptions
     const bobUp = nextEvent(bob, "reconnected");
     node = await startNode(port);
     await Promise.all([aliceUp, bobUp]);
-    assertEquals(node.router.links().map((l) => l.linkId).sort(), linksBefore);
+    assertEquals(routerOf(node).links().map((l) => l.linkId).sort(), linksBefore);
     // Both names are replayed (with subscription id 0, so without acks: poll the table).
-    const names = () => node.router.table.list().map((r) => r.name).sort().join(",");
+    const names = () => routerOf(node).table.list().map((r) => r.name).sort().join(",");
     for (let i = 0; i < 100 && names() !== "org/ns/alice,org/ns/bob"; i++) {
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -28,6 +28,7 @@ import {
   type TestNode,
   waitUntil,
 } from "../node/_multinode.ts";
+import { routerOf } from "../../lib/node/node.ts";
 
 async function westDialling(east: RealNode, type = "peer"): Promise<TestNode> {
   const west = await nodeFromYaml(serviceYaml(
@@ -55,7 +56,7 @@ Deno.test("interop multinode - our node peers with a strict real node; real alic
   const bob = await connectApp("org/ns/bob", west.url, { secret: SECRET });
   let alice: RealApp | undefined;
   try {
-    const [link] = west.node.router.links();
+    const [link] = routerOf(west.node).links();
     assertEquals([link.category, link.remoteNodeId, link.mac], [
       "peer",
       `peer-node-${east.port}`,
@@ -140,7 +141,7 @@ Deno.test("interop multinode - the real node restarts: we redial with the same l
   let alice: RealApp | undefined;
   try {
     const client = west.node.clients[0];
-    const index = client.link!.index;
+    const index = client.connection!;
     const down = nextClientEvent(client, "disconnected");
     await east.stop();
     await down;
@@ -170,7 +171,7 @@ Deno.test("interop multinode - an edge link to the real node is an app link: no 
   const west = await westDialling(east, "edge");
   const bob = await connectApp("org/ns/bob", west.url, { secret: SECRET });
   try {
-    const [link] = west.node.router.links().filter((l) => l.linkId === "west-to-real-east");
+    const [link] = routerOf(west.node).links().filter((l) => l.linkId === "west-to-real-east");
     assertEquals([link.category, link.mac !== undefined], ["edge", true], "MAC'd like an app link");
     await using alice = await real("org/ns/alice", east.url);
     // Nothing is announced on an edge link, in either direction.
@@ -250,7 +251,9 @@ services:
 `,
   );
   const peerLink = () =>
-    east.node.router.links().find((l) => l.category === "peer" && l.remoteNodeId === "real-west");
+    routerOf(east.node).links().find((l) =>
+      l.category === "peer" && l.remoteNodeId === "real-west"
+    );
   let west = RealConfigNode.start(config);
   let bob: RealApp | undefined;
   try {
@@ -328,7 +331,7 @@ ${peers}`,
   let alice: RealApp | undefined;
   try {
     assertEquals(ours.node.clients, [], "the larger node id only accepts");
-    const link = () => ours.node.router.links().find((l) => l.remoteNodeId === "slim-1");
+    const link = () => routerOf(ours.node).links().find((l) => l.remoteNodeId === "slim-1");
     await waitUntil(() => link() !== undefined, 20_000, "the real replica's link");
     assertEquals([link()!.linkId, link()!.category, link()!.remoteDeploymentName], [
       "slim-1:slim-2",

@@ -2,7 +2,7 @@
  * Real SLIM apps (npm bindings, core 2.0.0-alpha.10) through the slim-ts node.
  */
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { SlimNode } from "../../lib/node/node.ts";
+import { routerOf, SlimNode } from "../../lib/node/node.ts";
 import { createLogger } from "../../lib/log.ts";
 import { logCapture } from "../helpers/raw_client.ts";
 import { realMlsGroup, realP2pRoundTrip } from "../peer/scenarios.ts";
@@ -83,7 +83,7 @@ Deno.test("interop node - bad input during a real session costs only the offendi
     const rounds = await attacker;
     assert(rounds > 3, `attacker ran ${rounds} rounds`);
     assert(log.has("link negotiation failed", "peer=127.0.0.1:"), "bad links are logged");
-    assertEquals(node.router.links().length, 0, "every connection cleaned up after the session");
+    assertEquals(routerOf(node).links().length, 0, "every connection cleaned up after the session");
   } finally {
     attacking = false;
     await attacker;

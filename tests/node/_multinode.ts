@@ -5,7 +5,7 @@
 import { parseConfig } from "../../lib/config/load.ts";
 import { createLogger } from "../../lib/log.ts";
 import { nodeOptionsFromService } from "../../lib/node/from_config.ts";
-import { SlimNode } from "../../lib/node/node.ts";
+import { routerOf, SlimNode } from "../../lib/node/node.ts";
 import type { NodeClient, NodeClientEvent } from "../../lib/node/node_client.ts";
 import { logCapture } from "../helpers/raw_client.ts";
 
@@ -74,7 +74,7 @@ export async function established(client: NodeClient, timeoutMs = 10_000): Promi
 
 /** `name category` pairs of the routes of `node` (e.g. `org/ns/alice peer`), sorted. */
 export function routes(node: SlimNode): string[] {
-  return node.router.table.list().flatMap((r) =>
+  return routerOf(node).table.list().flatMap((r) =>
     r.connections.map((c) => `${r.name} ${c.category}`)
   ).sort();
 }

@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { SlimNode } from "../../lib/node/node.ts";
+import { routerOf, SlimNode } from "../../lib/node/node.ts";
 import { adminApp, serveAdmin } from "../../lib/node/admin.ts";
 import { createLogger } from "../../lib/log.ts";
 import { Name } from "../../lib/names/name.ts";
@@ -49,10 +49,10 @@ Deno.test("admin - message counters survive the links that counted them", async 
     const before = await received();
     assert(before >= 1, `received ${before}`);
     await client.close();
-    for (let i = 0; i < 100 && node.router.links().length > 0; i++) {
+    for (let i = 0; i < 100 && routerOf(node).links().length > 0; i++) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    assertEquals(node.router.links().length, 0);
+    assertEquals(routerOf(node).links().length, 0);
     assertEquals(await received(), before);
   } finally {
     await admin.close();

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { freePort, generateJwtKeyPair } from "../peer/real_peer.ts";
 import { established, nodeFromYaml, serviceYaml, type TestNode, waitUntil } from "./_multinode.ts";
+import { routerOf } from "../../lib/node/node.ts";
 
 const FIXTURES = fileURLToPath(new URL("../transport/fixtures/", import.meta.url));
 
@@ -56,7 +57,7 @@ Deno.test("node client - TLS with the configured CA and HTTP Basic credentials; 
     ));
     nodes.push(good);
     await established(good.node.clients[0]);
-    assertEquals(good.node.router.links()[0].category, "peer");
+    assertEquals(routerOf(good.node).links()[0].category, "peer");
     assert(east.node.addresses[0].tls);
 
     const bad = await nodeFromYaml(
@@ -69,7 +70,7 @@ Deno.test("node client - TLS with the configured CA and HTTP Basic credentials; 
     nodes.push(bad);
     await waitUntil(() => bad.log.has("cannot connect to node", "attempt=2", "HTTP 401"));
     assertEquals(bad.node.clients[0].state, "connecting", "a refusal is retried");
-    assertEquals(east.node.router.links().length, 1, "only the good client got in");
+    assertEquals(routerOf(east.node).links().length, 1, "only the good client got in");
   } finally {
     for (const n of nodes.reverse()) await n.node.stop();
   }
@@ -108,7 +109,7 @@ ${indent(keys.verifyKey)}`,
 ${indent(keys.signKey)}`,
     ));
     await established(west.node.clients[0]);
-    assertEquals(east.node.router.links()[0].remoteNodeId, "slim-west");
+    assertEquals(routerOf(east.node).links()[0].remoteNodeId, "slim-west");
   } finally {
     await west?.node.stop();
     await east.node.stop();

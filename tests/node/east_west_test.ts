@@ -17,6 +17,7 @@ import {
   type TestNode,
   waitUntil,
 } from "./_multinode.ts";
+import { routerOf } from "../../lib/node/node.ts";
 
 const FAST = { maxRetries: 5, intervalMs: 200 };
 
@@ -54,8 +55,8 @@ async function closeAll(apps: App[], ...nodes: TestNode[]): Promise<void> {
 Deno.test("east-west - west dials east as a peer: both sides list a PEER link without MACs", async () => {
   const { east, west } = await eastWest();
   try {
-    const [e] = east.node.router.links();
-    const [w] = west.node.router.links();
+    const [e] = routerOf(east.node).links();
+    const [w] = routerOf(west.node).links();
     assertEquals([e.category, e.role, e.linkId, e.remoteNodeId], [
       "peer",
       "acceptor",
@@ -139,8 +140,8 @@ Deno.test("east-west - a group session with members on both nodes; each message 
     assert(routes(west.node).some((r) => r.startsWith("org/ns/chat") && r.endsWith(" peer")));
     assert(routes(east.node).some((r) => r.startsWith("org/ns/chat") && r.endsWith(" peer")));
 
-    const westLink = west.node.router.links()[0];
-    const crossedBefore = west.node.router.stats(westLink)!.received;
+    const westLink = routerOf(west.node).links()[0];
+    const crossedBefore = routerOf(west.node).stats(westLink)!.received;
     const M = 10;
     for (let i = 0; i < M; i++) await session.publish(`from mod ${i}`);
     await members[2].session.publish("from p3");
@@ -162,7 +163,7 @@ Deno.test("east-west - a group session with members on both nodes; each message 
     // A broadcast crosses the peer link once however many members are behind it: the M data
     // messages of the moderator reach p2 and p3 through a single copy each (the acks of p3's
     // message account for the rest of what west received from east).
-    const crossed = west.node.router.stats(westLink)!.received - crossedBefore;
+    const crossed = routerOf(west.node).stats(westLink)!.received - crossedBefore;
     assert(crossed < 2 * M, `west received ${crossed} messages from east for ${M} broadcasts`);
   } finally {
     await closeAll(apps, west, east);
@@ -174,7 +175,7 @@ Deno.test("east-west - east stops and restarts: west redials with the same link 
   const alice = await connectApp("org/ns/alice", east.url);
   const bob = await connectApp("org/ns/bob", west.url);
   const client = west.node.clients[0];
-  const linkIndex = client.link!.index;
+  const linkIndex = client.connection!;
   let east2: TestNode | undefined;
   try {
     assertEquals(routes(west.node), ["org/ns/alice peer", "org/ns/bob edge"]);
@@ -189,7 +190,7 @@ Deno.test("east-west - east stops and restarts: west redials with the same link 
     east2 = await nodeFromYaml(eastYaml(eastPort));
     const e = await up;
     assertEquals(e.type === "established" && e.connection, linkIndex, "same connection index");
-    const [link] = east2.node.router.links().filter((l) => l.category === "peer");
+    const [link] = routerOf(east2.node).links().filter((l) => l.category === "peer");
     assertEquals([link.linkId, link.remoteNodeId], ["west-to-east", "slim-west"]);
     // West re-sent its table on the new link; alice's app came back to east and re-announced.
     await waitUntil(() => routes(east2!.node).join() === "org/ns/alice edge,org/ns/bob peer");
@@ -218,7 +219,7 @@ Deno.test("east-west - west stops and restarts: east drops its routes, then lear
   try {
     assertEquals(routes(east.node), ["org/ns/alice edge", "org/ns/bob peer"]);
     await west.node.stop();
-    await waitUntil(() => east.node.router.links().every((l) => l.category !== "peer"));
+    await waitUntil(() => routerOf(east.node).links().every((l) => l.category !== "peer"));
     assertEquals(routes(east.node), ["org/ns/alice edge"]);
 
     west2 = await nodeFromYaml(westYaml(westPort, eastPort));
@@ -262,7 +263,7 @@ Deno.test("east-west - `slim --config` west is killed (-9) and restarted: east d
     }
     await p.status;
   };
-  const westLink = () => east.node.router.links().find((l) => l.remoteNodeId === "slim-west");
+  const westLink = () => routerOf(east.node).links().find((l) => l.remoteNodeId === "slim-west");
   let west = startWest();
   const apps: App[] = [];
   try {

@@ -8,7 +8,7 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { FakeClock } from "../../lib/clock.ts";
 import { createLogger } from "../../lib/log.ts";
 import { Name } from "../../lib/names/name.ts";
-import { type NodeOptions, SlimNode } from "../../lib/node/node.ts";
+import { type NodeOptions, routerOf, SlimNode } from "../../lib/node/node.ts";
 import { DEFAULT_TTL, makeMessage, type Message, nameToProto } from "../../lib/wire/codec.ts";
 import { ackOf, RawClient } from "../helpers/raw_client.ts";
 import { routes, waitUntil } from "./_multinode.ts";
@@ -31,7 +31,8 @@ async function setup(options: Partial<NodeOptions> = {}) {
   // embedded node; `upstream` stands for the next node and answers by hand.
   const origin = await RawClient.connect(url);
   const upstream = await RawClient.connect(url);
-  const upstreamIndex = node.router.links().find((l) => l.linkId === upstream.link.linkId)!.index;
+  const upstreamIndex =
+    routerOf(node).links().find((l) => l.linkId === upstream.link.linkId)!.index;
   return { clock, node, origin, upstream, upstreamIndex };
 }
 
@@ -90,7 +91,7 @@ Deno.test("forward_to - the origin is acknowledged with the upstream's ack; re-s
     assertEquals(upstream.rejected, [], "MAC'd for the upstream link");
     await settle();
     assertEquals(ackFor(origin, 77n), undefined, "the origin waits for the upstream");
-    assertEquals(node.router.forwards.pending, 1);
+    assertEquals(routerOf(node).forwards.pending, 1);
 
     // The same subscription coming back while it is pending is a loop: acknowledged, ignored.
     upstream.send(subscription("subscribe", carol, 77n));
@@ -104,8 +105,8 @@ Deno.test("forward_to - the origin is acknowledged with the upstream's ack; re-s
     sendAck(upstream, 77n, true);
     await origin.waitFor(() => ackFor(origin, 77n) !== undefined);
     assertEquals(ackFor(origin, 77n)?.success, true);
-    assertEquals(node.router.forwards.pending, 0, "pruned on ack");
-    assertEquals(node.router.forwards.remembered, 1, "kept for a redial of the upstream");
+    assertEquals(routerOf(node).forwards.pending, 0, "pruned on ack");
+    assertEquals(routerOf(node).forwards.remembered, 1, "kept for a redial of the upstream");
     assertEquals(clock.pending, 0, "no re-send timer left");
 
     // Once acknowledged, the id is no longer a loop: it is processed normally.
@@ -113,7 +114,7 @@ Deno.test("forward_to - the origin is acknowledged with the upstream's ack; re-s
     await waitUntil(() => routes(node).length === 2, 3000, "upstream's own subscription");
 
     await origin.close();
-    await waitUntil(() => node.router.forwards.remembered === 0, 3000, "origin's replay pruned");
+    await waitUntil(() => routerOf(node).forwards.remembered === 0, 3000, "origin's replay pruned");
   } finally {
     await Promise.all([origin.close(), upstream.close()]);
     await node.stop();
@@ -138,8 +139,8 @@ Deno.test("forward_to - never acknowledged: sent 1 + 3 times, the origin told, n
       error: "remote subscription ack timed out after 3 retries",
     });
     assertEquals(subscribesOf(upstream, 78n).length, 4);
-    assertEquals(node.router.forwards.pending, 0);
-    assertEquals(node.router.forwards.remembered, 0, "the upstream never took it: no replay");
+    assertEquals(routerOf(node).forwards.pending, 0);
+    assertEquals(routerOf(node).forwards.remembered, 0, "the upstream never took it: no replay");
     assertEquals(clock.pending, 0);
   } finally {
     await Promise.all([origin.close(), upstream.close()]);
@@ -155,18 +156,18 @@ Deno.test("forward_to - refused upstream: the origin gets the refusal, nothing k
     sendAck(upstream, 79n, false, "no thanks");
     await origin.waitFor(() => ackFor(origin, 79n) !== undefined);
     assertEquals([ackFor(origin, 79n)?.success, ackFor(origin, 79n)?.error], [false, "no thanks"]);
-    assertEquals([node.router.forwards.pending, node.router.forwards.remembered], [0, 0]);
+    assertEquals([routerOf(node).forwards.pending, routerOf(node).forwards.remembered], [0, 0]);
 
     origin.sendVerbatim(subscription("subscribe", erin, 80n, upstreamIndex));
     await upstream.waitFor(() => subscribesOf(upstream, 80n).length === 1);
     sendAck(upstream, 80n, true);
     await origin.waitFor(() => ackFor(origin, 80n) !== undefined);
-    assertEquals(node.router.forwards.remembered, 1);
+    assertEquals(routerOf(node).forwards.remembered, 1);
     origin.sendVerbatim(subscription("unsubscribe", erin, 80n, upstreamIndex));
     await upstream.waitFor(() => subscribesOf(upstream, 80n).length === 2);
-    assertEquals(node.router.forwards.remembered, 0, "an unsubscribe forgets the replay");
+    assertEquals(routerOf(node).forwards.remembered, 0, "an unsubscribe forgets the replay");
     sendAck(upstream, 80n, true);
-    await waitUntil(() => node.router.forwards.pending === 0);
+    await waitUntil(() => routerOf(node).forwards.pending === 0);
   } finally {
     await Promise.all([origin.close(), upstream.close()]);
     await node.stop();
@@ -182,7 +183,7 @@ Deno.test("forward_to - either connection ending while pending ends the wait at 
     await s.upstream.close();
     await s.origin.waitFor(() => ackFor(s.origin, 81n) !== undefined);
     assertEquals(ackFor(s.origin, 81n)?.success, false);
-    assertEquals([s.node.router.forwards.pending, s.node.router.forwards.remembered], [0, 0]);
+    assertEquals([routerOf(s.node).forwards.pending, routerOf(s.node).forwards.remembered], [0, 0]);
     assertEquals(s.clock.pending, 0);
   } finally {
     await s.origin.close();
@@ -194,8 +195,8 @@ Deno.test("forward_to - either connection ending while pending ends the wait at 
     s.origin.sendVerbatim(subscription("subscribe", carol, 82n, s.upstreamIndex));
     await s.upstream.waitFor(() => subscribesOf(s.upstream, 82n).length === 1);
     await s.origin.close();
-    await waitUntil(() => s.node.router.forwards.pending === 0, 3000, "pending pruned");
-    assertEquals(s.node.router.forwards.remembered, 0);
+    await waitUntil(() => routerOf(s.node).forwards.pending === 0, 3000, "pending pruned");
+    assertEquals(routerOf(s.node).forwards.remembered, 0);
     assertEquals(s.clock.pending, 0, "no re-send timer left");
     await s.clock.advance(20_000);
     await settle();
@@ -225,14 +226,14 @@ Deno.test("forward_to - bounded: beyond the limits new propagations are refused"
     await upstream.waitFor(() => subscribesOf(upstream, 92n).length === 1);
     sendAck(upstream, 92n, true);
     await origin.waitFor(() => ackFor(origin, 92n) !== undefined);
-    assertEquals(node.router.forwards.remembered, 2);
+    assertEquals(routerOf(node).forwards.remembered, 2);
     origin.sendVerbatim(subscription("subscribe", erin, 93n, upstreamIndex));
     await origin.waitFor(() => ackFor(origin, 93n) !== undefined);
     assertEquals(ackFor(origin, 93n)?.success, false);
     assert(ackFor(origin, 93n)!.error.includes("too many subscriptions forwarded (limit 2)"));
     await settle();
     assertEquals(subscribesOf(upstream, 93n).length, 0, "not sent on");
-    assertEquals(node.router.forwards.remembered, 2);
+    assertEquals(routerOf(node).forwards.remembered, 2);
   } finally {
     await Promise.all([origin.close(), upstream.close()]);
     await node.stop();

@@ -8,6 +8,7 @@ import type { App } from "../../lib/app/app.ts";
 import { freePort } from "../peer/real_peer.ts";
 import { Collector, connectApp } from "../session/_harness.ts";
 import { established, nodeFromYaml, routes, serviceYaml, type TestNode } from "./_multinode.ts";
+import { routerOf } from "../../lib/node/node.ts";
 
 function replicaYaml(id: number, ports: number[]): string {
   const peers = ports.map((p, i) =>
@@ -43,7 +44,7 @@ Deno.test("full mesh - three replicas link once per pair and carry a group sessi
       [],
     ]);
     for (const n of nodes) {
-      const links = n.node.router.links();
+      const links = routerOf(n.node).links();
       assertEquals(links.length, 2, `${n.node.nodeId} has one link per other replica`);
       assert(links.every((l) => l.category === "peer" && l.mac === undefined));
     }

@@ -7,7 +7,7 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { FakeClock } from "../../lib/clock.ts";
 import { createLogger } from "../../lib/log.ts";
 import { Name } from "../../lib/names/name.ts";
-import { SlimNode } from "../../lib/node/node.ts";
+import { routerOf, SlimNode } from "../../lib/node/node.ts";
 import type { NodeClientOptions } from "../../lib/node/node_client.ts";
 import { makeMessage, nameToProto } from "../../lib/wire/codec.ts";
 import { logCapture, RawClient } from "../helpers/raw_client.ts";
@@ -77,7 +77,7 @@ Deno.test("node client - an unreachable endpoint is logged by name and retried o
     await clock.advance(1000);
     await up;
     assert(w.log.has("connected to node", `endpoint=${endpoint}`, "attempts=3"));
-    assertEquals(e.node.router.links()[0].category, "edge", "the default connection type");
+    assertEquals(routerOf(e.node).links()[0].category, "edge", "the default connection type");
   } finally {
     await w.node.stop();
     await e?.node.stop();
@@ -125,7 +125,7 @@ Deno.test("node client - a peer client pointing at its own node: rejected on bot
       w.log.has("peer link rejected", "self-connection rejected: same node_id")
     );
     assertEquals(clock.pending, 0, "no redial");
-    await waitUntil(() => w.node.router.links().length === 0);
+    await waitUntil(() => routerOf(w.node).links().length === 0);
   } finally {
     await w.node.stop();
   }
@@ -168,7 +168,7 @@ Deno.test("node client - deployment_name mismatch: the acceptor ends the link wi
     });
     // The same deployment is welcome.
     const ok = await RawPeer.connect(a.url, { nodeId: "slim-d", deploymentName: "thegroup" });
-    await waitUntil(() => a.node.router.links().some((l) => l.remoteNodeId === "slim-d"));
+    await waitUntil(() => routerOf(a.node).links().some((l) => l.remoteNodeId === "slim-d"));
     await ok.close();
   } finally {
     await raw?.close();
@@ -188,16 +188,16 @@ Deno.test("node client - a remote link is not redialled once it drops", async ()
   try {
     const client = w.node.clients[0];
     await established(client);
-    assertEquals(e.node.router.links()[0].category, "remote");
+    assertEquals(routerOf(e.node).links()[0].category, "remote");
     const closed = nextClientEvent(client, "closed");
     await e.node.stop();
     await closed;
     assert(w.log.has("node client stopped", "remote links are not redialled"));
     assertEquals(clock.pending, 0);
-    assertEquals(w.node.router.links(), []);
+    assertEquals(routerOf(w.node).links(), []);
     e = await start({ port });
     await clock.advance(5000);
-    assertEquals(e.node.router.links(), [], "nobody came back");
+    assertEquals(routerOf(e.node).links(), [], "nobody came back");
   } finally {
     await w.node.stop();
     await e.node.stop();
@@ -229,7 +229,7 @@ Deno.test("node client - an edge link is redialled with its link id; what was se
             identity: "carol-token",
             fanout: 1,
             ttl: 8,
-            forwardTo: BigInt(client.link!.index),
+            forwardTo: BigInt(client.connection!),
           },
           subscriptionId: 77n,
         },
@@ -248,7 +248,7 @@ Deno.test("node client - an edge link is redialled with its link id; what was se
     await up;
     await waitUntil(() => routes(e.node).join() === "org/ns/carol edge");
     assert(e.log.has("subscribe", "org/ns/carol", "sub_id=0"), "replayed with id 0");
-    assertEquals(e.node.router.links()[0].linkId, "w-edge");
+    assertEquals(routerOf(e.node).links()[0].linkId, "w-edge");
   } finally {
     await app.close();
     await w.node.stop();

@@ -2,7 +2,7 @@
  * Node integration tests over real sockets on 127.0.0.1, driven by the raw test client.
  */
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { SlimNode } from "../../lib/node/node.ts";
+import { routerOf, SlimNode } from "../../lib/node/node.ts";
 import { createLogger } from "../../lib/log.ts";
 import { Name } from "../../lib/names/name.ts";
 import { logCapture, publishMessage, RawClient } from "../helpers/raw_client.ts";
@@ -34,7 +34,7 @@ Deno.test("node - negotiates a link and acknowledges a subscription", async () =
       log.has("connection established", "link_id=" + a.link.linkId),
       "connection event logged",
     );
-    assertEquals(node.router.table.size, 1);
+    assertEquals(routerOf(node).table.size, 1);
   } finally {
     await a.close();
     await node.stop();
@@ -56,7 +56,7 @@ Deno.test("node - unicast reaches only the addressed instance, with ttl, incomin
     const fwd = b2.received.find((m) => m.messageType.case === "publish")!;
     const header = fwd.messageType.case === "publish" ? fwd.messageType.value.header! : undefined;
     assertEquals(header?.ttl, 7);
-    const aIndex = node.router.links().find((l) => l.linkId === a.link.linkId)!.index;
+    const aIndex = routerOf(node).links().find((l) => l.linkId === a.link.linkId)!.index;
     assertEquals(header?.incomingConn, BigInt(aIndex));
     await new Promise((r) => setTimeout(r, 100));
     assertEquals(b1.texts(), []);
@@ -119,7 +119,7 @@ Deno.test("node - unsubscribe stops delivery; unknown subscription id is refused
     a.publish(alice, bob1, "after unsubscribe");
     await new Promise((r) => setTimeout(r, 150));
     assertEquals(b.texts(), []);
-    assertEquals(node.router.table.size, 0);
+    assertEquals(routerOf(node).table.size, 0);
   } finally {
     await Promise.all([a.close(), b.close()]);
     await node.stop();
@@ -132,16 +132,16 @@ Deno.test("node - a closed connection loses its routes and its index is reused",
   const b = await RawClient.connect(endpoint);
   try {
     await b.subscribe(bob1, 1n);
-    const index = node.router.links().find((l) => l.linkId === b.link.linkId)!.index;
+    const index = routerOf(node).links().find((l) => l.linkId === b.link.linkId)!.index;
     await b.close();
     const deadline = Date.now() + 2000;
-    while (node.router.table.size > 0 && Date.now() < deadline) {
+    while (routerOf(node).table.size > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
     }
-    assertEquals(node.router.table.size, 0);
+    assertEquals(routerOf(node).table.size, 0);
     const c = await RawClient.connect(endpoint);
     await c.subscribe(bob1, 1n);
-    assertEquals(node.router.links().find((l) => l.linkId === c.link.linkId)!.index, index);
+    assertEquals(routerOf(node).links().find((l) => l.linkId === c.link.linkId)!.index, index);
     await c.close();
   } finally {
     await a.close();
@@ -177,7 +177,7 @@ Deno.test("node - forward_to sends a publish straight to that connection", async
   const b = await RawClient.connect(endpoint);
   try {
     await b.subscribe(bob1, 1n); // gives b a connection index; the publish goes elsewhere by name
-    const bIndex = node.router.links().find((l) => l.linkId === b.link.linkId)!.index;
+    const bIndex = routerOf(node).links().find((l) => l.linkId === b.link.linkId)!.index;
     a.sendVerbatim(
       publishMessage(alice, Name.parse("org/ns/nobody").withId(3n), "direct", {
         forwardTo: BigInt(bIndex),

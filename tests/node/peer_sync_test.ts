@@ -7,7 +7,7 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { FakeClock } from "../../lib/clock.ts";
 import { createLogger } from "../../lib/log.ts";
 import { Name } from "../../lib/names/name.ts";
-import { SlimNode } from "../../lib/node/node.ts";
+import { routerOf, SlimNode } from "../../lib/node/node.ts";
 import { makeMessage, nameToProto } from "../../lib/wire/codec.ts";
 import { ackOf, logCapture, RawClient } from "../helpers/raw_client.ts";
 import { RawPeer, type SeenSubscription } from "./_raw_peer.ts";
@@ -97,7 +97,7 @@ Deno.test("peer sync - a new peer gets one Subscribe per known name: original id
     const h = m.messageType.case === "subscribe" ? m.messageType.value.header! : undefined;
     assertEquals(h?.source, h?.destination, "source = destination = the name");
     assertEquals(h?.fanout, 1);
-    const [link] = node.router.links().filter((l) => l.category === "peer");
+    const [link] = routerOf(node).links().filter((l) => l.category === "peer");
     assertEquals([link.role, link.remoteNodeId, link.mac], ["acceptor", "raw-peer", undefined]);
   } finally {
     await Promise.all([a.close(), b.close(), p?.close()]);
@@ -175,7 +175,7 @@ Deno.test("peer sync - a peer's names are relayed to the other peers while ttl â
     p2.subscription("subscribe", zed, 401n, 7);
     await p2.waitFor((x) => x.acks(401n).length === 1);
     assertEquals(p2.acks(401n)[0].success, true);
-    const conns = node.router.table.list().find((r) => r.name === "org/ns/zed")!.connections;
+    const conns = routerOf(node).table.list().find((r) => r.name === "org/ns/zed")!.connections;
     assertEquals(conns.length, 1, "only p1's route");
     assertEquals(p1.subscriptions(), [], "nothing went back to p1");
 

@@ -8,7 +8,7 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { FakeClock } from "../../lib/clock.ts";
 import { createLogger } from "../../lib/log.ts";
 import { Name } from "../../lib/names/name.ts";
-import { SlimNode } from "../../lib/node/node.ts";
+import { routerOf, SlimNode } from "../../lib/node/node.ts";
 import { logCapture, RawClient } from "../helpers/raw_client.ts";
 import { waitUntil } from "./_multinode.ts";
 import { stalledSubscriber } from "./_stalled_client.ts";
@@ -34,7 +34,7 @@ async function startNode(clock: FakeClock) {
 }
 
 function linkOf(node: SlimNode, linkId: string) {
-  return node.router.links().find((l) => l.linkId === linkId);
+  return routerOf(node).links().find((l) => l.linkId === linkId);
 }
 
 Deno.test("node - a subscriber that stops reading costs its publishers at most the wait, then is shed and closed", async () => {
@@ -55,9 +55,13 @@ Deno.test("node - a subscriber that stops reading costs its publishers at most t
       publisher.publish(publisherName, friend, `unicast ${i}`, { messageId: BULK + i + 1 });
     }
     // The publisher's input now waits for the stalled output, with a deadline on the clock.
-    await waitUntil(() => node.router.congested === 1 && clock.pending === 1, 10_000, "congestion");
+    await waitUntil(
+      () => routerOf(node).congested === 1 && clock.pending === 1,
+      10_000,
+      "congestion",
+    );
     assertEquals(mate.texts().length, 0, "held back while the input waits");
-    assertEquals(node.router.stats(slow)?.dropped.get("congested"), undefined);
+    assertEquals(routerOf(node).stats(slow)?.dropped.get("congested"), undefined);
 
     await clock.advance(2000);
     await mate.waitFor(() => mate.texts().length === 10, 10_000);
@@ -65,10 +69,10 @@ Deno.test("node - a subscriber that stops reading costs its publishers at most t
     // The healthy subscriber of the same channel lost nothing; the stalled one had the rest
     // dropped, counted on its link under a reason of its own.
     await reader.waitFor(() => reader.texts().length === BULK, 20_000);
-    const dropped = node.router.stats(slow)?.dropped.get("congested") ?? 0;
+    const dropped = routerOf(node).stats(slow)?.dropped.get("congested") ?? 0;
     assert(dropped > 0 && dropped < BULK, `dropped ${dropped}`);
     assert(log.has("not keeping up", `peer=${slow.remote}`), "shedding logged with the peer");
-    assertEquals(node.router.stats(linkOf(node, publisher.link.linkId)!)?.dropped.size, 0);
+    assertEquals(routerOf(node).stats(linkOf(node, publisher.link.linkId)!)?.dropped.size, 0);
 
     // Everything else keeps flowing while the stalled link is shed.
     publisher.publish(publisherName, friend, "while shedding", { messageId: 99_999 });
@@ -88,7 +92,7 @@ Deno.test("node - a subscriber that stops reading costs its publishers at most t
         "did not read what was sent to it for 30000 ms",
       ),
     );
-    assertEquals(node.router.congested, 0);
+    assertEquals(routerOf(node).congested, 0);
     assertEquals(clock.pending, 0, "no timer left behind");
     publisher.publish(publisherName, friend, "after close", { messageId: 100_000 });
     await mate.waitFor(() => mate.texts().includes("after close"));
@@ -112,15 +116,15 @@ Deno.test("node - a subscriber that resumes reading within the wait loses nothin
       publisher.publish(publisherName, chat, BULK_TEXT, { fanout: 256, messageId: i + 1 });
     }
     publisher.publish(publisherName, friend, "after the bulk", { messageId: BULK + 1 });
-    await waitUntil(() => node.router.congested === 1, 10_000, "congestion");
+    await waitUntil(() => routerOf(node).congested === 1, 10_000, "congestion");
     // Just short of the deadline, the subscriber reads again.
     await clock.advance(1999);
     let got = 0;
     const reading = stalled.resume((n) => got = n);
     await waitUntil(() => got === BULK, 20_000, `all ${BULK} delivered (got ${got})`);
     await mate.waitFor(() => mate.texts().includes("after the bulk"));
-    assertEquals(node.router.stats(slow)?.dropped.get("congested"), undefined);
-    assertEquals(node.router.congested, 0);
+    assertEquals(routerOf(node).stats(slow)?.dropped.get("congested"), undefined);
+    assertEquals(routerOf(node).congested, 0);
     assertEquals(clock.pending, 0, "the deadline was cancelled");
     assert(!log.has("not keeping up"));
     stalled.channel.destroy();
