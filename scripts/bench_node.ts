@@ -275,12 +275,19 @@ console.log(
     `${IDENTITY} identity tokens, ` +
     `${DURATION_MS / 1000} s per point after ${WARMUP_MS / 1000} s warm-up`,
 );
+// Interrupted, stop the node under test rather than leave it running.
+let current: Target | undefined;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => {
+    (current?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  });
+}
 for (const s of scenarios) {
   if (ONLY && !ONLY.has(s.key)) continue;
   // A fresh node per point; alternate which goes first.
   const order = results.length % 2 === 0 ? [startOurs, startReal] : [startReal, startOurs];
   for (const start of order.filter((f) => !(flags["skip-real"] && f === startReal))) {
-    const target = await start();
+    const target = current = await start();
     try {
       const r = await s.run(target);
       results.push(r);
@@ -296,6 +303,7 @@ for (const s of scenarios) {
           `  node CPU ${r.nodeCpuPct.toFixed(0)}%  ${r.nodeUsPerMsg.toFixed(1)} µs/msg`,
       );
     } finally {
+      current = undefined;
       await target.stop();
     }
   }
