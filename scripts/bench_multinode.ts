@@ -101,8 +101,10 @@ async function throughput(pubUrl: string, subUrl: string, dest: Name): Promise<n
   await new Promise((r) => setTimeout(r, DURATION_MS));
   const rate = (sub.received - r0) / ((performance.now() - t0) / 1000);
   running = false;
-  // Publisher first, so nothing is still addressed to a subscriber that is gone.
+  // Publisher first, and a moment for what the nodes still hold to arrive, so that nothing is
+  // addressed to a subscriber that is gone.
   await pub.close();
+  await new Promise((r) => setTimeout(r, 200));
   await sub.close();
   return rate;
 }

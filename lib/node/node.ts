@@ -34,7 +34,10 @@ export interface NodeServerOptions {
   endpoint: string;
   /** TLS material; absent for `tls.insecure: true`. */
   tls?: ServerTls;
-  /** Largest frame, and so largest message, accepted. @default 4 MiB (SLIM YAML `max_frame_size`, MiB) */
+  /**
+   * Largest frame, and so largest message, accepted.
+   * @default 4 MiB (SLIM YAML `max_frame_size`, MiB)
+   */
   maxMessageSize?: number;
   /** At least 1. @default 100 (SLIM YAML `max_concurrent_streams`) */
   maxConcurrentStreams?: number;
@@ -44,7 +47,10 @@ export interface NodeServerOptions {
   keepaliveTimeMs?: number;
   /** How long a ping may go unanswered. @default 20 s (SLIM YAML `keepalive.timeout`) */
   keepaliveTimeoutMs?: number;
-  /** Connections older than this are asked to go away. @default 2 h (SLIM YAML `keepalive.max_connection_age`) */
+  /**
+   * Connections older than this are asked to go away.
+   * @default 2 h (SLIM YAML `keepalive.max_connection_age`)
+   */
   maxConnectionAgeMs?: number;
   /** Refuse messages without a valid link MAC. @default true (SLIM YAML `require_header_mac`) */
   requireHeaderMac?: boolean;
@@ -72,7 +78,10 @@ export interface StaticPeerOptions {
  * {@link ForwardToLimits}) are slim-ts specific and have no SLIM YAML key.
  */
 export interface NodeOptions extends CongestionLimits, ForwardToLimits {
-  /** This node's id in links and logs. @default `node-<uuid>` (SLIM YAML `services.<id>.node_id`) */
+  /**
+   * This node's id in links and logs.
+   * @default `node-<uuid>` (SLIM YAML `services.<id>.node_id`)
+   */
   nodeId?: string;
   /** Data-plane listeners (SLIM YAML `dataplane.servers`). */
   servers: NodeServerOptions[];
@@ -92,7 +101,10 @@ export interface NodeOptions extends CongestionLimits, ForwardToLimits {
   peers?: StaticPeerOptions[];
   /** Where the node logs. @default a logger at `info` on standard error */
   logger?: Logger;
-  /** How long {@link SlimNode.stop} lets streams end. @default 10 s (SLIM YAML `runtime.drain_timeout`) */
+  /**
+   * How long {@link SlimNode.stop} lets streams end.
+   * @default 10 s (SLIM YAML `runtime.drain_timeout`)
+   */
   drainTimeoutMs?: number;
   /** Timers of redials, acknowledgement and congestion waits. @default the system clock */
   clock?: Clock;
