@@ -14,9 +14,10 @@
  * the moderator and every member — is its own Node process (`tests/peer/bench_group_worker.mjs`),
  * all started in parallel: 33 of them for N = 32, about 2.6 GB. slim-ts apps are cheap: the
  * moderator is one Deno process and all members share ONE other Deno process
- * (`scripts/bench/ts_group_worker.ts`), so our members' MLS work (every member decrypts every
- * message and processes every commit) is serialised on one thread where the real members' is
- * spread over both cores. `--ts-member-processes K` spreads our members over K processes
+ * (`scripts/bench/ts_group_worker.ts`, where they also share one signature verifier, as apps
+ * hosted together would: `AppOptions.signatures`), so our members' MLS work (every member
+ * decrypts every message and processes every commit) is serialised on one thread where the real
+ * members' is spread over both cores. `--ts-member-processes K` spreads our members over K processes
  * instead (for comparison only: each extra isolate JITs the MLS code again, which costs more than
  * it gains on 2 cores). `--only` runs one side. Workers take commands as JSON lines on stdin and
  * answer one JSON object per phase on stdout; this script kills them all when it ends, whichever

@@ -118,6 +118,13 @@ export interface AppOptions {
   /** Creates the MLS state of sessions that use MLS. @default MLS on ts-mls (`lib/mls`) */
   mls?: MlsFactory;
   /**
+   * Verifies signatures (header signatures, MLS). Apps of one process may share one: each key
+   * then gets one comb table for all of them instead of one per app, and a signature checked by
+   * one app is not checked again by the others (slim-ts specific).
+   * @default one per app
+   */
+  signatures?: P256Verifier;
+  /**
    * Where the app's log lines go.
    * @default a logger at `info` on standard error
    */
@@ -226,8 +233,8 @@ export class App {
     }, (m) => {
       if (holder.app) holder.app.#dispatch(m);
     });
-    // One signature verifier per app: its sessions and MLS groups share the hot keys' tables.
-    const signatures = new P256Verifier();
+    // Its sessions and MLS groups share the hot keys' tables (and so may other apps).
+    const signatures = options.signatures ?? new P256Verifier();
     const mls = options.mls ?? defaultMlsFactory({ provider, verifier, signatures, logger });
     const app = new App({
       name,

@@ -5,10 +5,12 @@
  * usage: deno run -A ts_group_worker.ts <moderator|member> <endpoint> <names> <secret>
  *
  * `moderator`: one app named `<names>`. `member`: one app per comma-separated name in `<names>`,
- * all in this process; `report` answers with one entry per app.
+ * all in this process, sharing one signature verifier (`AppOptions.signatures`); `report`
+ * answers with one entry per app.
  * @module
  */
 import { App } from "../../lib/app/app.ts";
+import { P256Verifier } from "../../lib/identity/p256_verifier.ts";
 import { createLogger } from "../../lib/log.ts";
 import type { Session } from "../../lib/session/session.ts";
 
@@ -32,9 +34,18 @@ const parent = Deno.ppid;
 Deno.unrefTimer(setInterval(() => Deno.ppid !== parent && Deno.exit(3), 500));
 
 const names = namesText.split(",");
+// The apps of this process share one signature verifier, as a process hosting many apps would:
+// each key gets one comb table, and a signature the first member checked is known to the others.
+const signatures = new P256Verifier();
 const apps = await Promise.all(
   names.map((name) =>
-    App.connect({ name, endpoint, identity: { sharedSecret: secret }, logger: logger.child(name) })
+    App.connect({
+      name,
+      endpoint,
+      identity: { sharedSecret: secret },
+      logger: logger.child(name),
+      signatures,
+    })
   ),
 );
 

@@ -3,6 +3,7 @@
  * it, and collectors for session events and messages.
  */
 import { App } from "../../lib/app/app.ts";
+import type { P256Verifier } from "../../lib/identity/p256_verifier.ts";
 import { createLogger, type Logger } from "../../lib/log.ts";
 import { SlimNode } from "../../lib/node/node.ts";
 import type { ReceivedMessage, Session, SessionEvent } from "../../lib/session/session.ts";
@@ -27,7 +28,7 @@ export async function startNode(): Promise<{ node: SlimNode; url: string }> {
 export function connectApp(
   name: string,
   url: string,
-  options: { secret?: string; logger?: Logger } = {},
+  options: { secret?: string; logger?: Logger; signatures?: P256Verifier } = {},
 ): Promise<App> {
   return App.connect({
     name,
@@ -35,6 +36,7 @@ export function connectApp(
     identity: { sharedSecret: options.secret ?? SECRET },
     logger: options.logger ?? quiet.child(name),
     connectTimeoutMs: 3000,
+    signatures: options.signatures,
   });
 }
 

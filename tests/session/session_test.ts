@@ -3,6 +3,7 @@
  */
 import { assert, assertEquals, assertRejects } from "../helpers/assert.ts";
 import type { App } from "../../lib/app/app.ts";
+import { P256Verifier } from "../../lib/identity/p256_verifier.ts";
 import { ClosedError, SessionError } from "../../lib/errors.ts";
 import type { Session } from "../../lib/session/session.ts";
 import { Collector, connectApp, sleep, startNode, waitUntil } from "./_harness.ts";
@@ -67,6 +68,32 @@ Deno.test("session - p2p reliable: messages both ways, in order, with metadata",
       ["org/ns/bob", false],
       ["org/ns/alice", true],
     ]);
+  } finally {
+    await closeAll([alice, bob], node);
+  }
+});
+
+Deno.test("session - apps given one signature verifier share it (MLS p2p both ways)", async () => {
+  const { node, url } = await startNode();
+  // Tables from the first verification, so that sharing shows in the table count.
+  const shared = new P256Verifier({ precomputeAfter: 1 });
+  const alice = await connectApp("org/ns/alice", url, { signatures: shared });
+  const bob = await connectApp("org/ns/bob", url, { signatures: shared });
+  try {
+    const s = await alice.createSession({
+      kind: "point-to-point",
+      peer: "org/ns/bob",
+      reliable: FAST,
+      mls: true,
+    });
+    const inc = await bob.listen({ timeoutMs: 3000 });
+    await s.publish("to bob");
+    assertEquals((await inc.nextMessage({ timeoutMs: 3000 })).text(), "to bob");
+    await inc.publish("to alice");
+    assertEquals((await s.nextMessage({ timeoutMs: 3000 })).text(), "to alice");
+    // Each app verified the other's header signatures and MLS signatures with the one verifier:
+    // both keys have their table there, and only there.
+    assertEquals(shared.tables, 2);
   } finally {
     await closeAll([alice, bob], node);
   }
