@@ -151,15 +151,15 @@ export function parseListenAddress(endpoint: string): ListenAddress {
   return { host: m[1], port };
 }
 
-/**
- * Each running node's router. The router is internal (its types are not part of `lib/mod.ts`);
- * the admin API and the tests reach it through {@link routerOf}.
- */
-const routers = new WeakMap<SlimNode, Router>();
+/** Reads a node's private router; set once by {@link SlimNode}'s static block. */
+let readRouter: (node: SlimNode) => Router;
 
-/** The router of `node`: links, subscriptions and counters. Internal to slim-ts. */
+/**
+ * The router of `node`: links, subscriptions and counters. Internal to slim-ts: the router's
+ * types are not part of `lib/mod.ts`; the admin API and the tests reach it through here.
+ */
 export function routerOf(node: SlimNode): Router {
-  return routers.get(node)!;
+  return readRouter(node);
 }
 
 /** A running node. */
@@ -169,6 +169,9 @@ export class SlimNode {
   /** Replica group ("" when none). */
   readonly deploymentName: string;
   readonly #router: Router;
+  static {
+    readRouter = (node) => node.#router;
+  }
   /** Bound listeners, in configuration order. */
   readonly addresses: NodeAddress[] = [];
   /** Outgoing connections: configured clients, then the static peers this node dials. */
@@ -195,7 +198,6 @@ export class SlimNode {
       maxPendingForwards: options.maxPendingForwards,
       maxForwardedSubscriptions: options.maxForwardedSubscriptions,
     });
-    routers.set(this, this.#router);
     this.#drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
     const ctx = {
       router: this.#router,
